@@ -1,0 +1,1 @@
+"""AreTomo alignments → RELION 5 tilt series."""

@@ -1,0 +1,1 @@
+"""Auto-Class3D and its class selectors."""

@@ -1,0 +1,1 @@
+"""copick picks → RELION 5 particles, and refined particles → copick."""

@@ -1,0 +1,1 @@
+"""Executors: run a job's commands locally or through a scheduler."""

@@ -1,0 +1,1 @@
+"""Initial-model strategies: reference, denovo, reconstruct."""

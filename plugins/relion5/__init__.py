@@ -1,0 +1,1 @@
+"""RELION 5: job builders, the embedded runtime and the STA workflow."""

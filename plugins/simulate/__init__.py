@@ -1,0 +1,1 @@
+"""Synthetic cryo-ET tilt-series datasets with known particles (demo and tests)."""

@@ -1,0 +1,47 @@
+"""Atomic file writes: write to a temporary file in the same directory, fsync, then rename."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike[str], suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path next to ``target``; it replaces ``target`` only if the block succeeds.
+
+    ``suffix`` defaults to the target's own suffix so that libraries choosing a format from the
+    file name (mrcfile, starfile) still do so.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{target.name}.", suffix=suffix if suffix is not None else "".join(target.suffixes),
+        dir=target.parent,
+    )
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+@contextlib.contextmanager
+def atomic_open(target: str | os.PathLike[str], mode: str = "w", **kwargs) -> Iterator[IO]:
+    """Open a temporary file for writing that atomically replaces ``target`` on success."""
+    with atomic_path(target) as tmp, open(tmp, mode, **kwargs) as handle:
+        yield handle
+
+
+def write_text(target: str | os.PathLike[str], text: str) -> None:
+    with atomic_open(target, "w", encoding="utf-8") as handle:
+        handle.write(text)

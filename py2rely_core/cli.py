@@ -1,0 +1,131 @@
+"""The ``py2rely`` command: root group, the core groups, and the commands plugins add."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from py2rely_core import __version__, log
+from py2rely_core.errors import Py2relyError
+from py2rely_core.plugins import KINDS, Plugins, get_plugins
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
+              "error": logging.ERROR}
+
+
+def optional_bool(*names: str, help: str, default: bool = False) -> Any:
+    """A boolean option usable as a flag (``--x``) or with a value (``--x True``), as the guide
+    writes ``--run-denovo-generation True``."""
+    return click.option(
+        *names, type=click.BOOL, default=default, is_flag=False, flag_value=True,
+        show_default=True, help=help,
+    )
+
+
+class Py2relyGroup(click.Group):
+    """A group whose commands are listed in the order they were added."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
+
+
+@click.group(cls=Py2relyGroup, context_settings=CONTEXT_SETTINGS)
+@click.version_option(__version__, "-V", "--version", prog_name="py2rely")
+@click.option("--log-level", type=click.Choice(list(LOG_LEVELS)), default="info", show_default=True,
+              help="Least severe log messages shown.")
+@click.option("--log-format", type=click.Choice(log.LOG_FORMATS), default="console",
+              show_default=True, help="Human console lines or JSON lines (one object per event).")
+@click.pass_context
+def root(ctx: click.Context, log_level: str, log_format: str) -> None:
+    """Sub-tomogram averaging with RELION 5: prepare inputs, run pipelines, export results."""
+    log.configure(LOG_LEVELS[log_level], log_format)
+    ctx.ensure_object(dict)
+    ctx.obj["log_format"] = log_format
+
+
+@root.group(cls=Py2relyGroup, context_settings=CONTEXT_SETTINGS)
+def prepare() -> None:
+    """Prepare inputs: parameter file, template, tilt series and particles."""
+
+
+@root.group(cls=Py2relyGroup, context_settings=CONTEXT_SETTINGS)
+def pipelines() -> None:
+    """Run processing pipelines in a RELION project directory."""
+
+
+@root.group(cls=Py2relyGroup, context_settings=CONTEXT_SETTINGS)
+def export() -> None:
+    """Export results (particles, maps) to other tools."""
+
+
+@root.command("plugins", context_settings=CONTEXT_SETTINGS)
+def plugins_command() -> None:
+    """List every installed plugin and what it provides."""
+    plugins = get_plugins()
+    for info in sorted(plugins.infos, key=lambda i: i.name):
+        status = "BROKEN" if info.error else "ok"
+        click.echo(f"{info.name}  [{status}]  {info.distribution} {info.version}  ({info.module})")
+        for kind in KINDS:
+            names = info.provides.get(kind.key)
+            if names:
+                click.echo(f"    {kind.key.replace('_', ' ')}: {', '.join(names)}")
+        if info.error:
+            click.echo(f"    error: {info.error}")
+    problems = plugins.problems()
+    for line in problems:
+        click.echo(f"error: {line}", err=True)
+    if problems:
+        sys.exit(3)
+
+
+def _converter_command(converter: Any) -> click.Command:
+    def callback(**options: Any) -> None:
+        converter.run(**options)
+
+    return click.Command(
+        name=converter.name, params=list(converter.params), callback=callback,
+        help=converter.description, context_settings=CONTEXT_SETTINGS,
+    )
+
+
+def build_cli(plugins: Plugins) -> click.Group:
+    """Attach what plugins provide: importers, exporters and their own commands."""
+    # Import here: the core's own commands register themselves on the groups above.
+    from py2rely_core import commands  # noqa: F401
+
+    for problem in plugins.problems():
+        click.echo(f"warning: {problem}", err=True)
+    for group, key in ((prepare, "importers"), (export, "exporters")):
+        try:
+            converters = plugins.registry(key)
+        except Py2relyError:
+            continue  # the conflict was reported above
+        for name, converter in converters.items():
+            if name not in group.commands:
+                group.add_command(_converter_command(converter))
+    plugins.hook.py2rely_cli_commands(cli=root)
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point: run the CLI, turning py2rely errors into one line and an exit code."""
+    try:
+        cli = build_cli(get_plugins())
+        cli.main(args=list(argv) if argv is not None else None, prog_name="py2rely",
+                 standalone_mode=False)
+    except Py2relyError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("error: interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)

@@ -1,0 +1,3 @@
+"""The core's own commands; importing this package attaches them to the CLI groups."""
+
+from py2rely_core.commands import parameters  # noqa: F401

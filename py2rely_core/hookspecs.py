@@ -1,0 +1,80 @@
+"""The whole plugin contract on one page.
+
+A plugin is a module (or object) with functions named like the hooks below, decorated with
+``@hookimpl`` (``from py2rely_core.hookspecs import hookimpl``), and an entry point in the group
+``py2rely`` pointing at it. Bundled plugins are registered exactly the same way.
+
+Registration hooks return a list of objects; the core collects them by their ``name`` attribute and
+refuses two plugins giving the same name for the same kind. The object protocols are in
+``py2rely_core.interfaces``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    import click
+
+    from py2rely_core.interfaces import (
+        ClassSelector,
+        ExecutorFactory,
+        Exporter,
+        Importer,
+        InitialModelStrategy,
+        JobResult,
+        JobType,
+        PlannedJob,
+    )
+
+PROJECT_NAME = "py2rely"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+@hookspec
+def py2rely_job_types() -> list[JobType]:
+    """At start-up: job builders, each keyed by its RELION type label (``relion.refine3d.tomo``)."""
+
+
+@hookspec
+def py2rely_initial_model_strategies() -> list[InitialModelStrategy]:
+    """At start-up: strategies that run the jobs producing the first reference of a pipeline."""
+
+
+@hookspec
+def py2rely_class_selectors() -> list[ClassSelector]:
+    """At start-up: rules that choose which classes of a Class3D result to keep."""
+
+
+@hookspec
+def py2rely_executors() -> list[ExecutorFactory]:
+    """At start-up: named executor factories (``local``, ``slurm``, a lab's own scheduler)."""
+
+
+@hookspec
+def py2rely_importers() -> list[Importer]:
+    """At start-up: converters into RELION 5 inputs; each becomes a ``py2rely prepare`` command."""
+
+
+@hookspec
+def py2rely_exporters() -> list[Exporter]:
+    """At start-up: converters out of RELION results; each becomes a ``py2rely export`` command."""
+
+
+@hookspec
+def py2rely_cli_commands(cli: click.Group) -> None:
+    """While the CLI is built: add commands or groups to the root group ``cli``."""
+
+
+@hookspec
+def py2rely_job_started(job: PlannedJob, job_dir: str, project_dir: str) -> None:
+    """Before a job's commands are handed to the executor (not called for reused jobs)."""
+
+
+@hookspec
+def py2rely_job_finished(job: PlannedJob, result: JobResult, project_dir: str) -> None:
+    """After a job ended (succeeded, failed, aborted) or was reused from an earlier run."""

@@ -1,0 +1,234 @@
+"""The objects plugins hand to the core, and the records the core hands back to them.
+
+Every registered object has a ``name`` (unique within its kind) and a one-line ``description``
+that ``py2rely plugins`` prints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    import click
+
+
+# ---------------------------------------------------------------------------------------------
+# Jobs
+
+
+@dataclass(frozen=True)
+class Node:
+    """A file a job reads or writes, with its RELION node type label."""
+
+    path: str
+    type_label: str
+
+
+@dataclass(frozen=True)
+class Command:
+    """One program call of a job. ``mpi_ranks`` > 1 means the executor launches it through MPI."""
+
+    program: str
+    args: tuple[str, ...] = ()
+    mpi_ranks: int = 1
+    threads: int = 1
+
+    def words(self) -> list[str]:
+        return [self.program, *self.args]
+
+
+@runtime_checkable
+class JobType(Protocol):
+    """Builds the commands of one RELION job type from its job options (as in job.star)."""
+
+    name: str  # RELION type label, e.g. "relion.refine3d.tomo"
+    description: str
+    directory: str  # RELION directory name, e.g. "Refine3D"
+    is_tomo: bool  # value written to rlnJobIsTomo
+    resource: str  # "gpu" or "cpu": which partition kind a scheduler should use
+
+    def commands(self, options: Mapping[str, str], job_dir: str) -> list[Command]: ...
+
+    def input_nodes(self, options: Mapping[str, str]) -> list[Node]: ...
+
+    def output_nodes(self, options: Mapping[str, str], job_dir: str) -> list[Node]: ...
+
+
+@dataclass(frozen=True)
+class PlannedJob:
+    """A job the workflow wants: its type, its complete options and where it sits in the workflow.
+
+    ``options`` are RELION job options (strings, as job.star stores them); together with the type
+    label and the fingerprints of inputs from outside the project they form the job's identity.
+    """
+
+    type_label: str
+    options: Mapping[str, str]
+    stage: str  # human name of the step, e.g. "refine3d"
+    binning: int | None = None
+    note: str = ""
+
+
+@dataclass
+class JobResult:
+    """What became of a planned job."""
+
+    job_dir: str  # e.g. "Refine3D/job005/"
+    status: str  # "Succeeded", "Failed", "Aborted" (RELION's labels) or "Planned" in a dry run
+    elapsed: float = 0.0
+    reused: bool = False
+    message: str = ""
+
+    def path(self, name: str) -> str:
+        return f"{self.job_dir}{name}"
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "Succeeded"
+
+
+# ---------------------------------------------------------------------------------------------
+# Executors
+
+
+@dataclass(frozen=True)
+class RunnableJob:
+    """Everything an executor needs to run one job; it does not need to know what the job means."""
+
+    project_dir: str  # absolute path of the RELION project
+    job_dir: str  # relative to project_dir, with trailing slash
+    name: str  # short label for schedulers, e.g. "Refine3D_job005"
+    script: str  # bash script body: runs the commands, writes run.out/run.err and exit markers
+    commands: tuple[Command, ...]
+    resource: str  # "gpu" or "cpu"
+    stage: str = ""
+
+
+@dataclass
+class ExitOutcome:
+    status: str  # "Succeeded", "Failed" or "Aborted"
+    exit_code: int | None = None
+    detail: str = ""  # e.g. the scheduler's final state
+
+
+class JobHandle(Protocol):
+    job_dir: str
+
+
+class Executor(Protocol):
+    def start(self, job: RunnableJob) -> JobHandle: ...
+
+    def wait(self, handle: JobHandle) -> ExitOutcome: ...
+
+    def cancel(self, handle: JobHandle) -> None: ...
+
+    def reattach(self, job: RunnableJob) -> JobHandle | None:
+        """A handle to this job if an earlier driver left it running, else None."""
+        ...
+
+    def describe(self, job: RunnableJob) -> str:
+        """What ``--dry-run`` prints for this job (the command line or the script to submit)."""
+        ...
+
+
+@runtime_checkable
+class ExecutorFactory(Protocol):
+    name: str
+    description: str
+
+    def create(self, settings: Mapping[str, Any]) -> Executor: ...
+
+
+# ---------------------------------------------------------------------------------------------
+# Workflow pieces
+
+
+@dataclass(frozen=True)
+class InitialReference:
+    """The first reference of a pipeline and the particles to refine against it."""
+
+    map_path: str
+    particles_path: str
+    note: str = ""
+
+
+@runtime_checkable
+class InitialModelStrategy(Protocol):
+    """Runs the jobs that make the first reference.
+
+    ``make_reference(context)`` receives the STA stage context (see ``py2rely_core.stage``): the
+    parameters, the extracted particles at the first binning and ``context.run(planned_job)``,
+    which runs (or reuses) a job and returns its ``JobResult``.
+    """
+
+    name: str
+    description: str
+
+    def make_reference(self, context: Any) -> InitialReference: ...
+
+
+@dataclass(frozen=True)
+class ClassSummary:
+    number: int  # 1-based, as rlnClassNumber
+    particles: int
+    distribution: float  # share of particles, 0..1
+    resolution: float  # Å (rlnEstimatedResolution)
+    accuracy_rotations: float  # degrees
+    accuracy_translations: float  # Å
+    map_path: str
+
+
+@dataclass(frozen=True)
+class ClassSelection:
+    kept: tuple[int, ...]  # class numbers
+    reason: str
+
+
+@runtime_checkable
+class ClassSelector(Protocol):
+    name: str
+    description: str
+
+    def select(
+        self, classes: Sequence[ClassSummary], settings: Mapping[str, Any]
+    ) -> ClassSelection: ...
+
+
+# ---------------------------------------------------------------------------------------------
+# Converters
+
+
+@runtime_checkable
+class Importer(Protocol):
+    """A ``py2rely prepare <name>`` command: ``params`` are its click options, ``run`` does it."""
+
+    name: str
+    description: str
+    params: Sequence[click.Parameter]
+
+    def run(self, **options: Any) -> None: ...
+
+
+@runtime_checkable
+class Exporter(Protocol):
+    """A ``py2rely export <name>`` command: ``params`` are its click options, ``run`` does it."""
+
+    name: str
+    description: str
+    params: Sequence[click.Parameter]
+
+    def run(self, **options: Any) -> None: ...
+
+
+@dataclass
+class PluginInfo:
+    """What ``py2rely plugins`` prints for one plugin."""
+
+    name: str
+    distribution: str
+    version: str
+    module: str
+    provides: dict[str, list[str]] = field(default_factory=dict)
+    error: str | None = None
