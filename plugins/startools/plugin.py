@@ -1,0 +1,1 @@
+"""Entry point of this bundled plugin (hook implementations are added as the plugin grows)."""
