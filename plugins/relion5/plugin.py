@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from py2rely_core.hookspecs import hookimpl
 
 
 @hookimpl
 def py2rely_job_types() -> list:
     return []
+
+
+@hookimpl
+def py2rely_cli_commands(cli: Any) -> None:
+    from py2rely_plugins.relion5.runtime_cli import relion_group
+
+    cli.add_command(relion_group)

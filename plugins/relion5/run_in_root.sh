@@ -1,0 +1,46 @@
+#!/bin/sh
+# Runs a RELION 5 program from py2rely's embedded Debian root, with the host's paths visible at
+# the same absolute paths, so RELION reads and writes a project exactly as a native install would.
+#
+# Every wrapper in this directory is a symlink to this script; the program run is the symlink's
+# name. Mounts are made in a private mount namespace and processes live in a private PID
+# namespace: when the program ends (or its process group is killed) the kernel tears both down,
+# so nothing stays mounted and no MPI rank outlives the job.
+set -eu
+
+root=$(cat "$(dirname "$0")/.root")
+program=$(basename "$0")
+
+if [ ! -e "$root/usr/bin/$program" ] && [ ! -L "$root/usr/bin/$program" ]; then
+    echo "py2rely: $program is not in the embedded RELION root $root" >&2
+    exit 127
+fi
+
+# Top-level directories of the root's own system; every other host directory is bound in.
+system_dirs=" bin boot dev etc lib lib32 lib64 libx32 proc run sbin sys usr var lost+found "
+
+exec unshare --mount --propagation private --pid --fork --kill-child -- sh -eu -c '
+    root=$1; program=$2; system_dirs=$3; shift 3
+    for dir in /*/; do
+        name=${dir#/}; name=${name%/}
+        case "$system_dirs" in *" $name "*) continue ;; esac
+        mkdir -p "$root/$name"
+        mount --rbind "/$name" "$root/$name"
+    done
+    mount -t proc proc "$root/proc"
+    mount --rbind /dev "$root/dev"
+    mount --rbind /sys "$root/sys"
+    cwd=$(pwd)
+    # The root has its own libraries: host library paths must not leak in.
+    unset LD_LIBRARY_PATH LD_PRELOAD PYTHONHOME PYTHONPATH
+    export PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin
+    export HOME="${HOME:-/root}"
+    if [ "$(id -u)" = 0 ]; then
+        export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+    fi
+    if [ "$program" = mpirun ]; then
+        # More ranks than cores is normal on a workstation (3 ranks for gold-standard refinement).
+        set -- --oversubscribe "$@"
+    fi
+    exec chroot "$root" /bin/sh -c "cd \"\$0\" && exec \"\$@\"" "$cwd" "$program" "$@"
+' py2rely-root "$root" "$program" "$system_dirs" "$@"

@@ -1,0 +1,29 @@
+"""Shared fixtures. Tests marked `relion` run the real RELION 5 programs: RELION on PATH, or the
+embedded runtime (`py2rely relion install`, which scripts/test.sh runs first)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def relion_runtime():
+    """The RELION runtime the tests use; installs the embedded one if none is found."""
+    from py2rely_plugins.relion5 import runtime as rt
+
+    found = rt.locate()
+    if found is None:
+        found, _ = rt.install()
+    return found
+
+
+@pytest.fixture(scope="session")
+def relion_env(relion_runtime) -> dict[str, str]:
+    """Environment for subprocesses that call RELION programs by name."""
+    env = dict(os.environ)
+    env.setdefault("HOME", os.path.expanduser("~"))
+    if relion_runtime.bin_dir is not None:
+        env["PATH"] = f"{relion_runtime.bin_dir}{os.pathsep}{env.get('PATH', '')}"
+    return env
