@@ -41,19 +41,30 @@ class Command:
 
 @runtime_checkable
 class JobType(Protocol):
-    """Builds the commands of one RELION job type from its job options (as in job.star)."""
+    """Builds the commands of one RELION job type from its job options (as in job.star).
+
+    ``defaults`` holds every option RELION has for this job type with RELION's default value;
+    a planned job may only set options named there (so a typo cannot be silently ignored).
+    """
 
     name: str  # RELION type label, e.g. "relion.refine3d.tomo"
     description: str
     directory: str  # RELION directory name, e.g. "Refine3D"
     is_tomo: bool  # value written to rlnJobIsTomo
     resource: str  # "gpu" or "cpu": which partition kind a scheduler should use
+    defaults: Mapping[str, str]
 
     def commands(self, options: Mapping[str, str], job_dir: str) -> list[Command]: ...
 
     def input_nodes(self, options: Mapping[str, str]) -> list[Node]: ...
 
-    def output_nodes(self, options: Mapping[str, str], job_dir: str) -> list[Node]: ...
+    def output_nodes(self, options: Mapping[str, str], job_dir: str) -> list[Node]:
+        """The outputs RELION's pipeliner declares (what default_pipeline.star lists)."""
+        ...
+
+    def required_outputs(self, options: Mapping[str, str], job_dir: str) -> list[str]:
+        """Files that must exist after a successful run (RELION declares some it never writes)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -95,15 +106,30 @@ class JobResult:
 
 @dataclass(frozen=True)
 class RunnableJob:
-    """Everything an executor needs to run one job; it does not need to know what the job means."""
+    """Everything an executor needs to run one job; it does not need to know what the job means.
+
+    Executors turn it into a shell script with ``py2rely_core.script.render_job_script`` (which
+    writes run.out/run.err and RELION's exit markers), choosing how MPI programs are launched.
+    """
 
     project_dir: str  # absolute path of the RELION project
     job_dir: str  # relative to project_dir, with trailing slash
     name: str  # short label for schedulers, e.g. "Refine3D_job005"
-    script: str  # bash script body: runs the commands, writes run.out/run.err and exit markers
     commands: tuple[Command, ...]
     resource: str  # "gpu" or "cpu"
     stage: str = ""
+    setup_lines: tuple[str, ...] = ()  # shell lines run first (module load, PATH of the runtime)
+
+    @property
+    def mpi_ranks(self) -> int:
+        return max((c.mpi_ranks for c in self.commands), default=1)
+
+    @property
+    def threads(self) -> int:
+        return max((c.threads for c in self.commands), default=1)
+
+    def path(self, name: str) -> str:
+        return f"{self.project_dir}/{self.job_dir}{name}"
 
 
 @dataclass

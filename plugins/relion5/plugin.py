@@ -9,7 +9,9 @@ from py2rely_core.hookspecs import hookimpl
 
 @hookimpl
 def py2rely_job_types() -> list:
-    return []
+    from py2rely_plugins.relion5.jobtypes import all_job_types
+
+    return all_job_types()
 
 
 @hookimpl

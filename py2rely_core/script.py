@@ -1,0 +1,81 @@
+"""The shell script that runs one job, whichever executor starts it.
+
+It runs from the project directory, appends each command's output to the job's run.out/run.err
+(as RELION's pipeliner does), and leaves exactly one of RELION's exit markers: a RELION program
+that fails writes RELION_JOB_EXIT_FAILURE itself, but one killed by a signal, a setup line that
+fails or a non-RELION command does not, so the script writes the marker for them. Multi-command
+jobs get their success marker only after the last command, because every RELION program writes
+one when it ends.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Sequence
+
+from py2rely_core.interfaces import Command, RunnableJob
+from py2rely_core.project import (
+    ABORT_REQUEST,
+    ABORTED_MARKER,
+    FAILURE_MARKER,
+    SUCCESS_MARKER,
+)
+
+DEFAULT_MPI_LAUNCHER = "mpirun -n {ranks}"
+ABORTED_EXIT_CODE = 130
+
+
+def command_line(command: Command, mpi_launcher: str = DEFAULT_MPI_LAUNCHER) -> str:
+    words = " ".join(shlex.quote(word) for word in command.words())
+    if command.mpi_ranks > 1:
+        launcher = mpi_launcher.format(ranks=command.mpi_ranks, threads=command.threads)
+        return f"{launcher} {words}"
+    return words
+
+
+def render_job_script(
+    job: RunnableJob, mpi_launcher: str = DEFAULT_MPI_LAUNCHER, header: Sequence[str] = (),
+) -> str:
+    """A bash script for ``job``; ``header`` lines go right after the shebang (#SBATCH ...)."""
+    q = shlex.quote
+    out, err = q(f"{job.job_dir}run.out"), q(f"{job.job_dir}run.err")
+    success, failure, aborted = (q(f"{job.job_dir}{name}") for name in
+                                 (SUCCESS_MARKER, FAILURE_MARKER, ABORTED_MARKER))
+    abort_request = q(f"{job.job_dir}{ABORT_REQUEST}")
+    lines = [
+        "#!/bin/bash",
+        *header,
+        f"# py2rely: runs {job.job_dir} ({job.stage or job.name}) from the project directory.",
+        f"cd {q(job.project_dir)} || exit 1",
+        f"rm -f {success} {failure} {aborted}",
+        "py2rely_end() {",
+        "    code=$1",
+        f"    if [ -e {abort_request} ] || [ -e {aborted} ]; then",
+        f"        rm -f {success} {failure} {abort_request}",
+        f"        touch {aborted}",
+        f'        echo "py2rely: job aborted" >> {err}',
+        f"        exit {ABORTED_EXIT_CODE}",
+        "    fi",
+        f'    if [ "$code" -ne 0 ] || [ -e {failure} ]; then',
+        f"        rm -f {success}",
+        f"        touch {failure}",
+        f'        echo "py2rely: command failed with exit code $code" >> {err}',
+        '        [ "$code" -ne 0 ] || code=1',
+        '        exit "$code"',
+        "    fi",
+        "}",
+        # A scheduler's time limit or scancel sends TERM: record it as a failure, not silence.
+        "trap 'py2rely_end 143' TERM",
+        "trap 'py2rely_end 130' INT",
+    ]
+    if job.setup_lines:
+        lines.append("{")
+        lines += [f"    {line}" for line in job.setup_lines]
+        lines.append(f"}} >> {out} 2>> {err} || py2rely_end $?")
+    for index, command in enumerate(job.commands):
+        if index:
+            lines.append(f"rm -f {success}")
+        lines.append(f"{command_line(command, mpi_launcher)} >> {out} 2>> {err}")
+        lines.append("py2rely_end $?")
+    lines += [f"touch {success}", "exit 0", ""]
+    return "\n".join(lines)
