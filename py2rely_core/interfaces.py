@@ -173,11 +173,22 @@ class ExecutorFactory(Protocol):
 
 @dataclass(frozen=True)
 class InitialReference:
-    """The first reference of a pipeline and the particles to refine against it."""
+    """The first reference of a pipeline and the particles to refine against it.
+
+    ``angles_known``: the particles' orientations already match the map to within a few degrees
+    (imported or aligned poses), so the first refinement searches locally; False asks for a
+    global search (slow).
+    """
 
     map_path: str
     particles_path: str
+    angles_known: bool = True
     note: str = ""
+
+    @property
+    def job_dir(self) -> str:
+        head, _, _ = self.map_path.rpartition("/")
+        return f"{head}/" if head else ""
 
 
 @runtime_checkable

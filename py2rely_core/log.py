@@ -9,10 +9,13 @@ from typing import Any
 import structlog
 
 LOG_FORMATS = ("console", "json")
+_configured = False
 
 
 def configure(level: int = logging.INFO, fmt: str = "console") -> None:
     """Route structlog (and stdlib logging) to stderr at ``level`` in the chosen format."""
+    global _configured
+    _configured = True
     if fmt not in LOG_FORMATS:
         raise ValueError(f"unknown log format {fmt!r}; expected one of {', '.join(LOG_FORMATS)}")
     renderer: Any
@@ -38,4 +41,7 @@ def configure(level: int = logging.INFO, fmt: str = "console") -> None:
 
 
 def get_logger(name: str | None = None) -> Any:
+    # Library use without the CLI still logs to stderr, never into a program's stdout.
+    if not _configured:
+        configure()
     return structlog.get_logger(name)

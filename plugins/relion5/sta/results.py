@@ -1,0 +1,68 @@
+"""Numbers read back from RELION's output STAR tables (never scraped from logs)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from py2rely_core.errors import JobFailed
+from py2rely_core.star import read_star
+
+
+def _general_value(path: Path, block: str, label: str) -> float:
+    try:
+        blocks = read_star(path)
+    except Exception as exc:
+        raise JobFailed(f"{path}: cannot read {label}: {exc}") from None
+    table = blocks.get(block)
+    if table is None or label not in table.columns:
+        raise JobFailed(f"{path}: no {label} in data_{block}")
+    value = float(table[label].iloc[0])
+    if not math.isfinite(value) or value <= 0:
+        raise JobFailed(f"{path}: {label} is {value} (RELION could not measure a resolution)")
+    return value
+
+
+def postprocess_resolution(job_dir: str | Path, project_root: Path) -> float:
+    """Gold-standard resolution (Å, FSC 0.143, masked and corrected) of a PostProcess job."""
+    return _general_value(project_root / job_dir / "postprocess.star", "general", "rlnFinalResolution")
+
+
+def refine_resolution(job_dir: str | Path, project_root: Path) -> float:
+    """Resolution (Å) of a finished Refine3D: rlnCurrentResolution of run_model.star (RELION
+    writes it in Å although the label's description says 1/Å)."""
+    return _general_value(project_root / job_dir / "run_model.star", "model_general",
+                          "rlnCurrentResolution")
+
+
+def particles_table(path: str | Path) -> pd.DataFrame:
+    blocks = read_star(path)
+    table = blocks.get("particles")
+    if table is None:
+        raise JobFailed(f"{path}: no data_particles table")
+    return table
+
+
+def particle_count(path: str | Path) -> int:
+    """Number of particles, counted without parsing every column of a large STAR file."""
+    count = 0
+    in_particles = in_loop = False
+    with open(path, encoding="utf-8") as handle:
+        for raw in handle:
+            line = raw.strip()
+            if line.startswith("data_"):
+                in_particles = line == "data_particles"
+                in_loop = False
+                continue
+            if not in_particles or not line or line.startswith("#"):
+                continue
+            if line.startswith("loop_"):
+                in_loop = True
+                continue
+            if in_loop and line.startswith("_"):
+                continue
+            if in_loop:
+                count += 1
+    return count
