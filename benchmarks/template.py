@@ -122,16 +122,27 @@ def run_measured(command: list[str], cwd: Path) -> tuple[float, int, int, str]:
             report["stderr_tail"])
 
 
-def measure(name: str, command: list[str], cwd: Path, repeats: int) -> Measurement:
-    times: list[float] = []
-    peak = 0
+def measure_interleaved(commands: dict[str, list[str]], cwd: Path, repeats: int) -> dict[str, Measurement]:
+    """Run the commands round-robin, ``repeats`` rounds: on a shared machine the load drifts, and
+    interleaving gives each command the same conditions. Best time and largest peak per command."""
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    peaks = dict.fromkeys(commands, 0)
+    failed: dict[str, str] = {}
     for _ in range(repeats):
-        seconds, peak_bytes, returncode, stderr_tail = run_measured(command, cwd)
-        if returncode != 0:
-            return Measurement(name, skipped=f"exit {returncode}: {stderr_tail}")
-        times.append(seconds)
-        peak = max(peak, peak_bytes)
-    return Measurement(name, seconds=min(times), all_seconds=tuple(times), peak_bytes=peak)
+        for name, command in commands.items():
+            if name in failed:
+                continue
+            seconds, peak_bytes, returncode, stderr_tail = run_measured(command, cwd)
+            if returncode != 0:
+                failed[name] = f"exit {returncode}: {stderr_tail}"
+                continue
+            times[name].append(seconds)
+            peaks[name] = max(peaks[name], peak_bytes)
+    return {
+        name: Measurement(name, skipped=failed[name]) if name in failed else Measurement(
+            name, seconds=min(times[name]), all_seconds=tuple(times[name]), peak_bytes=peaks[name])
+        for name in commands
+    }
 
 
 def reference_command() -> tuple[list[str] | None, str | None]:
@@ -196,28 +207,26 @@ def main() -> int:
         make_map(map_path, args.size)
         print(f"test map: {map_path} ({args.size}³ float32 at {INPUT_VOXEL} Å, "
               f"{map_path.stat().st_size / 2**20:.0f} MiB), made in {time.perf_counter() - started:.1f} s")
-        print(f"machine: {os.cpu_count()} cores; timings are the best of {args.repeats} runs, each a "
-              "fresh process (the machine is shared, so single runs are noisy); the map is in the "
-              "page cache for every run")
+        print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; timings are the "
+              f"best of {args.repeats} runs, each a fresh process, the commands interleaved (the "
+              "machine is shared, so single runs are noisy); the map is in the page cache")
         common = ["-ovs", str(OUTPUT_VOXEL), "-b", str(BOX), "-lp", f"{LOW_PASS:g}"]
-        ours = measure("ours", [*ours_command(), "prepare", "template", "-i", "map.mrc",
-                                "-o", "ours.mrc", *common], work, args.repeats)
-        # The same process start and CLI/plugin loading without the work: how much of "ours" is
-        # the template itself.
-        startup = measure("start-up", [*ours_command(), "prepare", "template", "-h"], work,
-                          args.repeats)
-        floor = measure("floor", [sys.executable, "-c", FLOOR_CODE, "map.mrc", "floor.mrc"], work,
-                        args.repeats)
-        if args.skip_reference:
-            reference = Measurement("reference", skipped="--skip-reference")
-        else:
-            command, why = reference_command()
-            if command is None:
-                reference = Measurement("reference", skipped=why)
-            else:
-                reference = measure("reference", [*command, "prepare", "template", "-i", "map.mrc",
-                                                  "-o", "ref.mrc", "-ivs", str(INPUT_VOXEL), *common],
-                                    work, args.repeats)
+        commands = {
+            "ours": [*ours_command(), "prepare", "template", "-i", "map.mrc", "-o", "ours.mrc", *common],
+            # The same process start and CLI/plugin loading without the work: how much of "ours"
+            # is the template itself.
+            "start-up": [*ours_command(), "prepare", "template", "-h"],
+            "floor": [sys.executable, "-c", FLOOR_CODE, "map.mrc", "floor.mrc"],
+        }
+        skipped_reference = "--skip-reference" if args.skip_reference else None
+        if not args.skip_reference:
+            command, skipped_reference = reference_command()
+            if command is not None:
+                commands["reference"] = [*command, "prepare", "template", "-i", "map.mrc",
+                                         "-o", "ref.mrc", "-ivs", str(INPUT_VOXEL), *common]
+        results = measure_interleaved(commands, work, args.repeats)
+        ours, startup, floor = results["ours"], results["start-up"], results["floor"]
+        reference = results.get("reference", Measurement("reference", skipped=skipped_reference))
         print()
         for m in (ours, startup, floor, reference):
             print(describe(m))
@@ -244,6 +253,7 @@ def main() -> int:
             if similarity is not None:
                 print(f"correlation of our template with the reference's: {similarity:.3f} "
                       "(not 1: it resamples by trilinear interpolation and centres differently)")
+        print(f"load average at the end: {os.getloadavg()[0]:.1f}")
         print()
         for label, passed in checks:
             print(f"{'PASS' if passed else 'FAIL'}  {label}")

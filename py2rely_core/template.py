@@ -38,7 +38,7 @@ import numpy as np
 import scipy.fft
 from mrcfile.utils import data_dtype_from_header, data_shape_from_header
 
-from py2rely_core import atomic
+from py2rely_core import atomic, log
 from py2rely_core.boxsize import MAX_BOX, fft_friendly_at_least
 from py2rely_core.errors import InputError
 from py2rely_core.params import Parameters
@@ -57,7 +57,7 @@ class MapInfo:
 
     path: Path
     shape: tuple[int, int, int]  # (z, y, x), the order of the data array
-    voxel_size: float | None  # Å; None when the header holds none (cell size 0)
+    header_voxel_sizes: tuple[float, float, float]  # (x, y, z) Å, cell / samples; 0 = none given
     dtype: np.dtype
     data_offset: int
     compressed: bool
@@ -65,6 +65,21 @@ class MapInfo:
     @property
     def is_cubic(self) -> bool:
         return len(set(self.shape)) == 1
+
+    @property
+    def has_voxel_size(self) -> bool:
+        return all(size > 0 for size in self.header_voxel_sizes)
+
+    @property
+    def is_isotropic(self) -> bool:
+        return max(self.header_voxel_sizes) - min(self.header_voxel_sizes) <= VOXEL_TOLERANCE
+
+    @property
+    def voxel_size(self) -> float | None:
+        """The header's voxel size (Å), or None if it gives none or different ones per axis."""
+        if not (self.has_voxel_size and self.is_isotropic):
+            return None
+        return self.header_voxel_sizes[0]
 
 
 @dataclass(frozen=True)
@@ -111,7 +126,7 @@ def read_map_info(path: str | os.PathLike[str], where: str = "--input") -> MapIn
         shape = data_shape_from_header(header)
     except (ValueError, TypeError, OSError, EOFError, AttributeError):
         raise not_mrc from None
-    if header is None or any(int(n) <= 0 for n in (header.nx, header.ny, header.nz)):
+    if any(int(n) <= 0 for n in (header.nx, header.ny, header.nz)):
         raise not_mrc
     if np.issubdtype(dtype, np.complexfloating):
         raise InputError(where, f"{path}: holds complex (Fourier) data", "a real-space density map")
@@ -123,20 +138,10 @@ def read_map_info(path: str | os.PathLike[str], where: str = "--input") -> MapIn
         expected = data_offset + math.prod(shape) * dtype.itemsize
         if path.stat().st_size < expected:
             raise not_mrc
-    sizes = {round(float(v), 6) for v in (voxel.x, voxel.y, voxel.z)}
-    if sizes == {0.0}:
-        voxel_size = None
-    elif len(sizes) == 1 or max(sizes) - min(sizes) <= VOXEL_TOLERANCE:
-        voxel_size = round(float(voxel.x), 6)  # the header holds float32: 0.83 reads 0.82999998
-    else:
-        raise InputError(
-            where, f"{path}: anisotropic voxel size {voxel.x:g} × {voxel.y:g} × {voxel.z:g} Å "
-            "in the header", "give the voxel size with -ivs if the header is wrong",
-        )
-    if voxel_size is not None and voxel_size < 0:
-        voxel_size = None  # a negative cell is as meaningless as none
     return MapInfo(
-        path=path, shape=(int(shape[0]), int(shape[1]), int(shape[2])), voxel_size=voxel_size,
+        path=path, shape=(int(shape[0]), int(shape[1]), int(shape[2])),
+        # The header holds float32: round so that 0.83 does not read 0.82999998.
+        header_voxel_sizes=(round(float(voxel.x), 6), round(float(voxel.y), 6), round(float(voxel.z), 6)),
         dtype=dtype, data_offset=data_offset, compressed=compressed,
     )
 
@@ -231,6 +236,55 @@ def check_low_pass(low_pass: float, output_voxel_size: float) -> None:
         )
 
 
+def _input_voxel_size(info: MapInfo, given: float | None) -> float:
+    """-ivs if given (a warning if the header disagrees), else the header's isotropic voxel size."""
+    if given is not None:
+        if info.has_voxel_size and max(abs(s - given) for s in info.header_voxel_sizes) > VOXEL_TOLERANCE:
+            log.get_logger("prepare.template").warning(
+                "-ivs differs from the map header; using -ivs", header=info.header_voxel_sizes,
+                ivs=given)
+        return given
+    if not info.has_voxel_size:
+        raise InputError("--input-voxel-size", f"not given, and {info.path} has no voxel size "
+                         "in its header", "-ivs with the map's voxel size in Å")
+    if info.voxel_size is None:
+        x, y, z = info.header_voxel_sizes
+        raise InputError("--input-voxel-size", f"not given, and the header of {info.path} gives "
+                         f"different voxel sizes per axis ({x:g} × {y:g} × {z:g} Å)",
+                         "-ivs with the map's (isotropic) voxel size in Å")
+    return info.voxel_size
+
+
+def resolve_settings(
+    info: MapInfo, *, input_voxel_size: float | None, output_voxel_size: float,
+    low_pass: float | None, box: int | None, center: bool = False, invert: bool = False,
+    mirror: bool = False, params: Parameters | None = None,
+) -> TemplateSettings:
+    """The command's options with their defaults filled in, all checked (InputError otherwise).
+
+    With ``params`` the box defaults to the first binning's, and settings that do not fit that
+    binning are refused.
+    """
+    ivs = _input_voxel_size(info, input_voxel_size)
+    if box is None:
+        box = params.first.box if params is not None else default_box(info.shape, ivs, output_voxel_size)
+    check_box(box)
+    if low_pass is None:
+        low_pass = default_low_pass(output_voxel_size)
+    check_low_pass(low_pass, output_voxel_size)
+    if params is not None:
+        check_settings_fit(box, output_voxel_size, params)
+    map_edge = natural_box(info.shape, ivs, output_voxel_size)
+    if box < map_edge:
+        log.get_logger("prepare.template").warning(
+            "the box is smaller than the map: its edges are cropped", box=box,
+            map_edge_px=round(map_edge, 1))
+    return TemplateSettings(
+        input_voxel_size=ivs, output_voxel_size=output_voxel_size, box=box, low_pass=low_pass,
+        center=center, invert=invert, mirror=mirror,
+    )
+
+
 def _fits(box: int, voxel: float, params: Parameters) -> bool:
     first = params.first
     return box == first.box and abs(voxel - first.pixel_size) <= VOXEL_TOLERANCE
@@ -265,8 +319,11 @@ def check_template_fits(template_path: str | os.PathLike[str], params: Parameter
     if not info.is_cubic:
         nz, ny, nx = info.shape
         raise InputError(where, f"template box {nx} × {ny} × {nz} px is not a cube; {remake}")
-    if info.voxel_size is None:
+    if not info.has_voxel_size:
         raise InputError(where, f"template header has no voxel size; {remake}")
+    if info.voxel_size is None:
+        x, y, z = info.header_voxel_sizes
+        raise InputError(where, f"template voxel size {x:g} × {y:g} × {z:g} Å is anisotropic; {remake}")
     if not _fits(info.shape[0], info.voxel_size, params):
         raise InputError(where, f"template is {info.shape[0]} px at {info.voxel_size:g} Å but "
                          f"{_first_binning(params)}; {remake}")

@@ -26,7 +26,7 @@ from tests.cli_helpers import error_lines, run_py2rely, snapshot
 # helpers
 
 
-def write_map(path: Path, volume: np.ndarray, voxel_size: float) -> Path:
+def write_map(path: Path, volume: np.ndarray, voxel_size: float | tuple[float, ...]) -> Path:
     with mrcfile.new(path, overwrite=True) as mrc:
         mrc.set_data(volume)
         mrc.voxel_size = voxel_size
@@ -238,6 +238,18 @@ def test_invert_and_mirror(tmp_path):
     assert np.abs(plain[:0:-1, :, :0:-1] - mirrored[1:, :, 1:]).max() > 0.1
 
 
+def test_input_voxel_size_overrides_the_header(tmp_path, blob_map):
+    # The header says 1 Å; with -ivs 0.5 the same 64 voxels span 32 Å: 16 voxels at 2 Å.
+    result = prepare_template(tmp_path, "-i", str(blob_map), "-o", "half.mrc", "-ivs", "0.5",
+                              "-ovs", "2")
+    assert result.returncode == 0, result.stderr
+    assert "differs from the map header" in result.stderr
+    assert read(tmp_path / "half.mrc")[0].shape == (16, 16, 16)
+    aniso = write_map(tmp_path / "aniso.mrc", read(blob_map)[0], (1.0, 1.0, 1.2))
+    result = prepare_template(tmp_path, "-i", str(aniso), "-o", "aniso_t.mrc", "-ivs", "1", "-ovs", "2")
+    assert result.returncode == 0, result.stderr
+
+
 def test_log_level_option_silences_info(tmp_path, blob_map):
     result = prepare_template(tmp_path, "-i", str(blob_map), "-o", "q.mrc", "-ovs", "2", "--log", "30")
     assert result.returncode == 0, result.stderr
@@ -272,15 +284,17 @@ def assert_refused(result, cwd: Path, before: set[str], *words: str) -> None:
         (["-i", "blob.mrc", "-ovs", "2", "-lp", "3.9"], ["--low-pass", "Nyquist", "-lp >= 4"]),
         (["-i", "blob.mrc", "-ovs", "2", "-o", "blob.mrc"], ["--output", "input"]),
         (["-i", "nohead.mrc", "-ovs", "2"], ["--input-voxel-size", "no voxel size", "-ivs"]),
+        (["-i", "aniso.mrc", "-ovs", "2"], ["--input-voxel-size", "different voxel sizes", "-ivs"]),
         (["-ovs", "2"], ["--input"]),
         (["-i", "blob.mrc"], ["--output-voxel-size"]),
     ],
     ids=["missing", "not-mrc", "zero-ovs", "negative-ivs", "odd-box", "small-box", "low-pass",
-         "overwrite-input", "no-header-voxel", "no-input", "no-ovs"],
+         "overwrite-input", "no-header-voxel", "anisotropic-header", "no-input", "no-ovs"],
 )
 def test_errors_are_one_line_and_write_nothing(tmp_path, args, words):
     write_map(tmp_path / "blob.mrc", gaussian_blob((32, 32, 32), (16, 16, 16), 3.0), 1.0)
     write_map(tmp_path / "nohead.mrc", gaussian_blob((32, 32, 32), (16, 16, 16), 3.0), 0.0)
+    write_map(tmp_path / "aniso.mrc", gaussian_blob((32, 32, 32), (16, 16, 16), 3.0), (1.0, 1.0, 1.5))
     (tmp_path / "notes.txt").write_text("not a map\n" * 200)
     before_files = snapshot([tmp_path / "blob.mrc"])
     before = {p.name for p in tmp_path.iterdir()}
@@ -334,6 +348,7 @@ def test_check_template_fits(tmp_path, parameters):
         "voxel.mrc": (cube, 8.3, "32 px at 8.3 Å"),
         "slab.mrc": (gaussian_blob((30, 32, 32), (15, 16, 16), 3.0), 8.0, "not a cube"),
         "nohead.mrc": (cube, 0.0, "no voxel size"),
+        "aniso.mrc": (cube, (8.0, 8.0, 8.3), "anisotropic"),
     }
     for name, (volume, voxel, words) in cases.items():
         with pytest.raises(InputError) as caught:

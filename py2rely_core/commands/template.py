@@ -57,18 +57,11 @@ def template(
     filtered, as the reference for the first refinement."""
     # Imported here, not at the top: scipy.fft costs every other py2rely command ~0.3 s to import.
     from py2rely_core.template import (
-        VOXEL_TOLERANCE,
-        TemplateSettings,
-        check_box,
-        check_low_pass,
-        check_settings_fit,
-        default_box,
-        default_low_pass,
         default_output_path,
         format_voxel,
         make_template,
-        natural_box,
         read_map_info,
+        resolve_settings,
         write_template,
     )
 
@@ -77,55 +70,28 @@ def template(
     logger = log.get_logger("prepare.template")
 
     info = read_map_info(input_path)
-    header_voxel = info.voxel_size
-    if input_voxel_size is None:
-        if header_voxel is None:
-            raise InputError("--input-voxel-size", f"not given, and {input_path} has no voxel size "
-                             "in its header", "-ivs with the map's voxel size in Å")
-        input_voxel_size = header_voxel
-    elif header_voxel is not None and abs(header_voxel - input_voxel_size) > VOXEL_TOLERANCE:
-        logger.warning("-ivs differs from the map header; using -ivs", header=header_voxel,
-                       ivs=input_voxel_size)
-
-    params = load_parameters(parameters_path) if parameters_path else None
-    if box_size is None:
-        if params is not None:
-            box_size = params.first.box
-        else:
-            box_size = default_box(info.shape, input_voxel_size, output_voxel_size)
-    check_box(box_size)
-    if low_pass is None:
-        low_pass = default_low_pass(output_voxel_size)
-    check_low_pass(low_pass, output_voxel_size)
-    if params is not None:
-        check_settings_fit(box_size, output_voxel_size, params)
-
+    settings = resolve_settings(
+        info, input_voxel_size=input_voxel_size, output_voxel_size=output_voxel_size,
+        low_pass=low_pass, box=box_size, center=center, invert=invert, mirror=mirror,
+        params=load_parameters(parameters_path) if parameters_path else None,
+    )
     output_path = Path(output) if output else default_output_path(input_path, output_voxel_size)
     if output_path.exists() and _same_file(output_path, info.path):
         raise InputError("--output", f"{output_path} is the input map; refusing to overwrite it",
                          "a different output path")
 
-    map_extent = natural_box(info.shape, input_voxel_size, output_voxel_size)
-    if box_size < map_extent:
-        logger.warning("the box is smaller than the map: its edges are cropped", box=box_size,
-                       map_edge_px=round(map_extent, 1))
-    settings = TemplateSettings(
-        input_voxel_size=input_voxel_size, output_voxel_size=output_voxel_size, box=box_size,
-        low_pass=low_pass, center=center, invert=invert, mirror=mirror,
-    )
     started = time.perf_counter()
     volume = make_template(info, settings)
-    label = (f"py2rely template from {info.path.name}: {format_voxel(output_voxel_size)} A, "
-             f"lp {low_pass:g} A")
+    voxel = format_voxel(settings.output_voxel_size)
+    label = f"py2rely template from {info.path.name}: {voxel} A, lp {settings.low_pass:g} A"
     try:
-        write_template(volume, output_path, output_voxel_size, label=label)
+        write_template(volume, output_path, settings.output_voxel_size, label=label)
     except OSError as exc:
         raise InputError("--output", f"cannot write {output_path}: {exc.strerror or exc}") from None
     logger.info(
-        "template written", path=str(output_path), box=box_size, voxel_size=output_voxel_size,
-        low_pass=low_pass, input_shape=info.shape, input_voxel_size=input_voxel_size,
-        centred=center, inverted=invert, mirrored=mirror,
-        seconds=round(time.perf_counter() - started, 2),
+        "template written", path=str(output_path), box=settings.box, voxel_size=voxel,
+        low_pass=settings.low_pass, input_shape=info.shape,
+        input_voxel_size=settings.input_voxel_size, centred=center, inverted=invert,
+        mirrored=mirror, seconds=round(time.perf_counter() - started, 2),
     )
-    click.echo(f"{output_path}: {box_size} px at {format_voxel(output_voxel_size)} Å, "
-               f"low-pass {low_pass:g} Å")
+    click.echo(f"{output_path}: {settings.box} px at {voxel} Å, low-pass {settings.low_pass:g} Å")
