@@ -41,6 +41,10 @@ exec unshare --mount --propagation private --pid --fork --kill-child -- sh -eu -
     if [ "$program" = mpirun ]; then
         # More ranks than cores is normal on a workstation (3 ranks for gold-standard refinement).
         set -- --oversubscribe "$@"
+        # Open MPI 6.0.0rc2 of the embedded root (Debian sid) crashes in its shared-memory transport
+        # (SIGSEGV in mca_btl_sm_poll_handle_frag) during relion_refine_mpi; TCP over loopback works.
+        export OMPI_MCA_btl="${OMPI_MCA_btl:-self,tcp}"
+        export OMPI_MCA_btl_tcp_if_include="${OMPI_MCA_btl_tcp_if_include:-lo}"
     fi
     exec chroot "$root" /bin/sh -c "cd \"\$0\" && exec \"\$@\"" "$cwd" "$program" "$@"
 ' py2rely-root "$root" "$program" "$system_dirs" "$@"

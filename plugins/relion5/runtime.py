@@ -61,7 +61,17 @@ class EmbeddedLayout:
         return (self.root / "usr" / "bin" / PROBE_PROGRAM).is_file()
 
     def wrappers_complete(self) -> bool:
-        return (self.bin_dir / PROBE_PROGRAM).exists() and (self.bin_dir / "mpirun").exists()
+        """Wrappers exist and run the script this version of py2rely ships."""
+        runner = self.bin_dir / "run-in-root"
+        try:
+            current = runner.read_bytes() == packaged_runner()
+        except OSError:
+            return False
+        return current and (self.bin_dir / PROBE_PROGRAM).exists() and (self.bin_dir / "mpirun").exists()
+
+
+def packaged_runner() -> bytes:
+    return resources.files(__package__).joinpath("run_in_root.sh").read_bytes()
 
 
 @dataclass(frozen=True)
@@ -134,7 +144,12 @@ def locate(setup_lines: Sequence[str] = (), home: Path | None = None) -> Runtime
     layout = EmbeddedLayout(home or runtime_home())
     if _on_path(lines, layout):
         return Runtime(kind="path", bin_dir=None, setup_lines=lines)
-    if layout.root_complete() and layout.wrappers_complete():
+    if layout.root_complete():
+        if not layout.wrappers_complete():
+            try:  # wrappers of an older py2rely: refresh them (no root needed)
+                write_wrappers(layout)
+            except OSError:
+                return None
         return Runtime(kind="embedded", bin_dir=layout.bin_dir, setup_lines=lines)
     return None
 
@@ -222,7 +237,7 @@ def write_wrappers(layout: EmbeddedLayout) -> int:
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     runner = staging / "run-in-root"
-    runner.write_bytes(resources.files(__package__).joinpath("run_in_root.sh").read_bytes())
+    runner.write_bytes(packaged_runner())
     runner.chmod(0o755)
     (staging / ".root").write_text(str(layout.root) + "\n", encoding="utf-8")
     programs = sorted(p.name for p in (layout.root / "usr" / "bin").glob("relion_*"))

@@ -28,6 +28,27 @@ def pixels(angstrom: float, stage: BinningStage, minimum: int = 1) -> int:
     return max(minimum, round(angstrom / stage.pixel_size))
 
 
+def offset_prior_floor(offset_range_px: int, stage: BinningStage) -> str:
+    """``--min_sigma2_offset`` that keeps RELION's translational prior flat over the search range.
+
+    RELION 5.1 adds the sampled translations (Å) to the previous offsets (pixels) and then
+    scales the sum by the pixel size again when it evaluates the offset prior
+    (MlOptimiser::convertAllSquaredDifferencesToWeights), so at 5-10 Å/px a translation of one
+    step looks tens of standard deviations away: every pose gets zero weight and the job stops
+    with "zero sum of weights". A variance floor of (range in Å × pixel size)² keeps the prior
+    wider than the search in those distorted units; the search range still bounds the offsets.
+    """
+    spread = offset_range_px * stage.pixel_size * stage.pixel_size
+    return num(spread * spread)
+
+
+def with_offset_floor(other_args: str, offset_range_px: int, stage: BinningStage) -> str:
+    if "--min_sigma2_offset" in other_args:
+        return other_args  # the user chose one
+    floor = f"--min_sigma2_offset {offset_prior_floor(offset_range_px, stage)}"
+    return f"{other_args} {floor}".strip()
+
+
 @dataclass
 class JobOptions:
     params: Parameters
@@ -89,6 +110,7 @@ class JobOptions:
         # Angles known to within a few degrees: search locally from the first iteration
         # (RELION does when the sampling is at least as fine as auto_local_sampling).
         sampling = settings.auto_local_sampling if local_from_start else settings.sampling
+        offset_range = pixels(settings.offset_range, stage)
         options = {
             **self._tomo_inputs(particles), "fn_ref": reference, "fn_mask": mask,
             "ref_correct_greyscale": yes_no(refine.ref_correct_greyscale),
@@ -100,11 +122,12 @@ class JobOptions:
             "do_zero_mask": yes_no(refine.do_zero_mask),
             "do_solvent_fsc": yes_no(refine.do_solvent_fsc and bool(mask)),
             "sampling": sampling, "auto_local_sampling": settings.auto_local_sampling,
-            "offset_range": str(pixels(settings.offset_range, stage)),
+            "offset_range": str(offset_range),
             "offset_step": str(pixels(settings.offset_step, stage)),
             "relax_sym": refine.relax_sym, "auto_faster": yes_no(refine.auto_faster),
             "sigma_tilt": num(refine.sigma_tilt), "nr_pool": str(refine.nr_pool),
-            "do_pad1": yes_no(refine.do_pad1), "other_args": refine.other_args,
+            "do_pad1": yes_no(refine.do_pad1),
+            "other_args": with_offset_floor(refine.other_args, offset_range, stage),
             **self._refine_compute(),
         }
         return PlannedJob("relion.refine3d.tomo", options, stage="refine3d", binning=stage.binning)
@@ -112,7 +135,7 @@ class JobOptions:
     def class3d_alignment(self, particles: str, template: str, stage: BinningStage) -> PlannedJob:
         """The `reference` strategy: one-class Class3D with alignment against the template."""
         settings = self.params.initial_model.reference
-        offset_range = settings.offset_range or stage.refine3d.offset_range
+        offset_range = pixels(settings.offset_range or stage.refine3d.offset_range, stage)
         offset_step = settings.offset_step or stage.refine3d.offset_step
         options = {
             **self._tomo_inputs(particles), "fn_ref": template,
@@ -121,10 +144,11 @@ class JobOptions:
             "particle_diameter": num(self.params.particle.diameter), "nr_classes": "1",
             "nr_iter": str(settings.nr_iter), "tau_fudge": num(settings.tau_fudge),
             "dont_skip_align": YES, "sampling": settings.sampling,
-            "offset_range": str(pixels(offset_range, stage)),
+            "offset_range": str(offset_range),
             "offset_step": str(pixels(offset_step, stage)),
             "allow_coarser": yes_no(settings.allow_coarser), "nr_pool": str(settings.nr_pool),
-            "other_args": settings.other_args, **self._refine_compute(),
+            "other_args": with_offset_floor(settings.other_args, offset_range, stage),
+            **self._refine_compute(),
         }
         return PlannedJob("relion.class3d", options, stage="initial model (reference)",
                           binning=stage.binning)
@@ -132,6 +156,7 @@ class JobOptions:
     def class3d(self, particles: str, reference: str, mask: str, stage: BinningStage,
                 ini_high: float) -> PlannedJob:
         settings = self.params.class3d
+        offset_range = pixels(stage.refine3d.offset_range, stage)
         options = {
             **self._tomo_inputs(particles), "fn_ref": reference, "fn_mask": mask,
             "ref_correct_greyscale": NO, "ini_high": num(ini_high),
@@ -140,9 +165,10 @@ class JobOptions:
             "nr_classes": str(settings.nr_classes), "nr_iter": str(settings.nr_iter),
             "tau_fudge": num(settings.tau_fudge), "dont_skip_align": yes_no(settings.do_align),
             "sampling": settings.sampling,
-            "offset_range": str(pixels(stage.refine3d.offset_range, stage)),
+            "offset_range": str(offset_range),
             "offset_step": str(pixels(stage.refine3d.offset_step, stage)),
-            "nr_pool": str(settings.nr_pool), "other_args": settings.other_args,
+            "nr_pool": str(settings.nr_pool),
+            "other_args": with_offset_floor(settings.other_args, offset_range, stage),
             **self._refine_compute(),
         }
         if not settings.do_align:

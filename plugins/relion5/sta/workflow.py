@@ -103,9 +103,9 @@ class StaPipeline:
     ) -> tuple[JobResult, JobResult, float | None]:
         lowpass = self.lowpass_from(resolution)
         mask = self.run(self.options.mask(density_map, stage, lowpass,
-                                          self.threshold(density_map, lowpass), purpose=f"mask ({label})"))
+                                          self.threshold(density_map, lowpass), purpose="mask"))
         post = self.run(self.options.postprocess(half1, mask.path("mask.mrc"), stage, resolution,
-                                                 purpose=f"postprocess ({label})"))
+                                                 purpose="postprocess"))
         return mask, post, self.measured(results.postprocess_resolution, post)
 
     # -- the pipeline ----------------------------------------------------------------------
