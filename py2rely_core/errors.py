@@ -52,6 +52,13 @@ class ProjectLocked(Py2relyError):
     exit_code = 6
 
 
+class NeedsDecision(Py2relyError):
+    """The workflow stopped on purpose and waits for a choice (e.g. manual class selection);
+    the message says what to choose and how to rerun."""
+
+    exit_code = 10
+
+
 class Aborted(Py2relyError):
     """The user interrupted the run (Ctrl-C) or asked for an abort."""
 

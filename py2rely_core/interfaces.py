@@ -217,6 +217,15 @@ class ClassSummary:
     map_path: str
 
 
+def format_class_table(classes: Sequence[ClassSummary]) -> str:
+    """The per-class table shown to users (manual selection, decision files, reports)."""
+    lines = ["class  particles  share  resolution  acc.rot  acc.trans  map"]
+    for c in classes:
+        lines.append(f"{c.number:>5}  {c.particles:>9}  {c.distribution:>5.1%}  {c.resolution:>8.1f} Å"
+                     f"  {c.accuracy_rotations:>6.2f}°  {c.accuracy_translations:>7.2f} Å  {c.map_path}")
+    return "\n".join(lines)
+
+
 @dataclass(frozen=True)
 class ClassSelection:
     kept: tuple[int, ...]  # class numbers

@@ -98,6 +98,10 @@ class Refine3DAtBinning(Section):
     ini_high: float | None = Field(
         None, gt=0, description="Å; None = measured resolution × refine3d.ini_high_factor"
     )
+    auto_faster: bool = Field(
+        False, description="RELION's --auto_ignore_angles --auto_resol_angles: finer angles only "
+        "as the resolution needs them (converges in fewer iterations)",
+    )
 
     @field_validator("sampling", "auto_local_sampling")
     @classmethod
@@ -143,7 +147,6 @@ class Refine3D(Section):
     ctf_intact_first_peak: bool = False
     do_zero_mask: bool = True
     do_solvent_fsc: bool = True
-    auto_faster: bool = False
     relax_sym: str = ""
     sigma_tilt: float = -1
     nr_pool: int = Field(3, ge=1)
@@ -360,6 +363,8 @@ def build_parameters(
             offset_range=round(5 * box.pixel_size if first else 3 * box.pixel_size, 3),
             offset_step=round(box.pixel_size, 3),
             ini_high=low_pass if first else None,
+            # Intermediate binnings only seed the next one: let them converge quickly.
+            auto_faster=index < len(binning_list) - 1,
         )
         binnings.append(
             BinningStage(

@@ -698,9 +698,43 @@ class SelectOnValue(SelectJob):
         return [self.command("relion_star_handler", args, options, job_dir)]
 
 
+class JoinParticles(RelionJobType):
+    """Joins up to four particle STAR files (RELION's Join star files job)."""
+
+    INPUTS = ("fn_part1", "fn_part2", "fn_part3", "fn_part4")
+
+    def __init__(self) -> None:
+        super().__init__(
+            name="relion.joinstar.particles", description="joins particle STAR files (relion_star_handler)",
+            directory="JoinStar", is_tomo=False, resource="cpu",
+            defaults={"do_part": YES, "do_mic": NO, "do_mov": NO,
+                      **{name: "" for name in self.INPUTS}},
+        )
+
+    def _inputs(self, options: Mapping[str, str]) -> list[str]:
+        inputs = [options[name] for name in self.INPUTS if options[name]]
+        if len(inputs) < 2:
+            raise ValueError("JoinStar needs at least two particle STAR files (fn_part1, fn_part2)")
+        return inputs
+
+    def commands(self, options: Mapping[str, str], job_dir: str) -> list[Command]:
+        args = ["--combine", "--i", " ".join(self._inputs(options)), "--check_duplicates",
+                "rlnImageName", "--o", f"{job_dir}join_particles.star"]
+        return [self.command("relion_star_handler", args, options, job_dir)]
+
+    def input_nodes(self, options: Mapping[str, str]) -> list[Node]:
+        return [Node(path, PARTS) for path in self._inputs(options)]
+
+    def output_nodes(self, options: Mapping[str, str], job_dir: str) -> list[Node]:
+        return [Node(f"{job_dir}join_particles.star", PARTS)]
+
+    def required_outputs(self, options: Mapping[str, str], job_dir: str) -> list[str]:
+        return [f"{job_dir}join_particles.star"]
+
+
 def all_job_types() -> list[RelionJobType]:
     return [
         ExtractSubtomos(), ReconstructParticle(), CtfRefineTomo(), FrameAlignTomo(),
         Refine3DTomo(), Class3DTomo(), InitialModelTomo(), MaskCreate(), PostProcess(),
-        RemoveDuplicates(), SelectOnValue(),
+        RemoveDuplicates(), SelectOnValue(), JoinParticles(),
     ]

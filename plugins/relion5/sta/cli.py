@@ -31,6 +31,8 @@ class StaRequest:
     denovo: bool = False
     initial_model: str | None = None
     run_class3d: bool = False
+    class_selection: str | None = None
+    keep_classes: tuple[int, ...] = ()
     executor: str = "local"
     executor_settings: tuple[str, ...] = ()
     dry_run: bool = False
@@ -60,9 +62,10 @@ def run_sta(request: StaRequest, plugins: Plugins | None = None) -> StaOutcome:
 
     classify = None
     if request.run_class3d:
-        from py2rely_plugins.relion5.sta.classify import auto_class3d
+        from py2rely_plugins.relion5.sta.classify import AutoClass3D
 
-        classify = auto_class3d
+        selector_name = request.class_selection or params.class3d.selector
+        classify = AutoClass3D(plugins.get("class_selectors", selector_name), request.keep_classes)
 
     project = Project(project_root)
     runner = JobRunner(
@@ -105,6 +108,18 @@ def print_outcome(outcome: StaOutcome) -> None:
                    f"({outcome.final_map})")
 
 
+def _class_numbers(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, ...]:
+    if not value:
+        return ()
+    try:
+        numbers = tuple(int(part) for part in value.replace(" ", "").split(",") if part)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a comma-separated list of class numbers") from None
+    if not numbers or min(numbers) < 1:
+        raise click.BadParameter(f"{value!r}: class numbers start at 1")
+    return numbers
+
+
 @click.command("sta", context_settings=CONTEXT_SETTINGS)
 @click.option("-p", "--parameter", default="sta_parameters.json", show_default=True,
               type=click.Path(dir_okay=False), help="Parameter JSON file (prepare relion5-parameters).")
@@ -113,6 +128,11 @@ def print_outcome(outcome: StaOutcome) -> None:
 @optional_bool("-dg", "--run-denovo-generation", help="Make the first reference de novo.")
 @optional_bool("-rc3d", "--run-class3D", "run_class3d",
                help="Auto-Class3D after the first refinement (best class kept).")
+@click.option("-cs", "--class-selection", default=None,
+              help="Class selector after Class3D (resolution, population, manual, or a plugin's; "
+                   "default: the parameter file's class3d.selector).")
+@click.option("--keep-classes", default=None, callback=_class_numbers, metavar="1,3",
+              help="Classes to keep with --class-selection manual.")
 @click.option("--initial-model", default=None,
               help="Initial-model strategy by name (overrides the parameter file; see `py2rely plugins`).")
 @click.option("--executor", default="local", show_default=True,
@@ -123,13 +143,15 @@ def print_outcome(outcome: StaOutcome) -> None:
 @click.option("--project-dir", default=".", show_default=True, type=click.Path(file_okay=False),
               help="RELION project directory.")
 def sta_command(parameter: str, reference_template: str | None, run_denovo_generation: bool,
-                run_class3d: bool, initial_model: str | None, executor: str,
+                run_class3d: bool, class_selection: str | None, keep_classes: tuple[int, ...],
+                initial_model: str | None, executor: str,
                 executor_settings_: tuple[str, ...], dry_run: bool, project_dir: str) -> None:
     """Run the sub-tomogram averaging pipeline with RELION 5 (resumable: rerun to continue)."""
     outcome = run_sta(StaRequest(
         parameter=parameter, project_dir=project_dir, reference_template=reference_template,
         denovo=run_denovo_generation, initial_model=initial_model, run_class3d=run_class3d,
-        executor=executor, executor_settings=executor_settings_, dry_run=dry_run,
+        class_selection=class_selection, keep_classes=keep_classes, executor=executor,
+        executor_settings=executor_settings_, dry_run=dry_run,
     ))
     if not dry_run:
         print_outcome(outcome)

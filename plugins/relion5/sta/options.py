@@ -104,7 +104,8 @@ class JobOptions:
     # -- relion_refine ------------------------------------------------------------------------
 
     def refine3d(self, particles: str, reference: str, stage: BinningStage, ini_high: float,
-                 mask: str = "", local_from_start: bool = True) -> PlannedJob:
+                 mask: str = "", local_from_start: bool = True, tomograms: str | None = None
+                 ) -> PlannedJob:
         refine = self.params.refine3d
         settings = stage.refine3d
         # Angles known to within a few degrees: search locally from the first iteration
@@ -112,7 +113,7 @@ class JobOptions:
         sampling = settings.auto_local_sampling if local_from_start else settings.sampling
         offset_range = pixels(settings.offset_range, stage)
         options = {
-            **self._tomo_inputs(particles), "fn_ref": reference, "fn_mask": mask,
+            **self._tomo_inputs(particles, tomograms), "fn_ref": reference, "fn_mask": mask,
             "ref_correct_greyscale": yes_no(refine.ref_correct_greyscale),
             "trust_ref_size": yes_no(refine.trust_ref_size), "ini_high": num(ini_high),
             "sym_name": self.params.particle.symmetry,
@@ -124,7 +125,7 @@ class JobOptions:
             "sampling": sampling, "auto_local_sampling": settings.auto_local_sampling,
             "offset_range": str(offset_range),
             "offset_step": str(pixels(settings.offset_step, stage)),
-            "relax_sym": refine.relax_sym, "auto_faster": yes_no(refine.auto_faster),
+            "relax_sym": refine.relax_sym, "auto_faster": yes_no(settings.auto_faster),
             "sigma_tilt": num(refine.sigma_tilt), "nr_pool": str(refine.nr_pool),
             "do_pad1": yes_no(refine.do_pad1),
             "other_args": with_offset_floor(refine.other_args, offset_range, stage),
@@ -195,13 +196,13 @@ class JobOptions:
     # -- maps and subsets ------------------------------------------------------------------
 
     def mask(self, density_map: str, stage: BinningStage, lowpass: float, threshold: float | str,
-             purpose: str = "mask") -> PlannedJob:
+             edge_factor: float = 1.0, purpose: str = "mask") -> PlannedJob:
         settings = self.params.mask_create
         options = {
             "fn_in": density_map, "lowpass_filter": num(lowpass),
             "inimask_threshold": threshold if isinstance(threshold, str) else f"{threshold:.6g}",
             "extend_inimask": str(pixels(settings.extend, stage, minimum=0)),
-            "width_mask_edge": str(pixels(settings.soft_edge, stage)),
+            "width_mask_edge": str(pixels(settings.soft_edge * edge_factor, stage)),
             "nr_threads": str(self.params.compute.threads),
         }
         return PlannedJob("relion.maskcreate", options, stage=purpose, binning=stage.binning)
@@ -226,6 +227,13 @@ class JobOptions:
         options = {"fn_data": particles, "select_label": "rlnClassNumber",
                    "select_minval": str(first), "select_maxval": str(last)}
         return PlannedJob("relion.select.onvalue", options, stage="select classes",
+                          binning=stage.binning)
+
+    def join_particles(self, inputs: list[str], stage: BinningStage) -> PlannedJob:
+        if not 2 <= len(inputs) <= 4:
+            raise ValueError(f"can join 2 to 4 particle sets, got {len(inputs)}")
+        options = {f"fn_part{index}": path for index, path in enumerate(inputs, start=1)}
+        return PlannedJob("relion.joinstar.particles", options, stage="join classes",
                           binning=stage.binning)
 
     # -- bin-1 refinements -----------------------------------------------------------------

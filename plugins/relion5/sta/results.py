@@ -37,6 +37,24 @@ def refine_resolution(job_dir: str | Path, project_root: Path) -> float:
                           "rlnCurrentResolution")
 
 
+PHASE_RANDOMISED_LIMIT = 0.1  # relion_postprocess warns above this at the estimated resolution
+
+
+def phase_randomised_fsc(job_dir: str | Path, project_root: Path) -> float | None:
+    """The corrected phase-randomised masked-map FSC at the estimated resolution of a PostProcess
+    job (None when the table lacks it). Above 0.1 the mask's edge is too sharp: masking itself
+    correlates the half maps and inflates the resolution."""
+    path = project_root / job_dir / "postprocess.star"
+    blocks = read_star(path)
+    fsc = blocks.get("fsc")
+    column = "rlnCorrectedFourierShellCorrelationPhaseRandomizedMaskedMaps"
+    if fsc is None or column not in fsc.columns or "rlnAngstromResolution" not in fsc.columns:
+        return None
+    resolution = _general_value(path, "general", "rlnFinalResolution")
+    nearest = (fsc["rlnAngstromResolution"].astype(float) - resolution).abs().idxmin()
+    return float(fsc.loc[nearest, column])
+
+
 def particles_table(path: str | Path) -> pd.DataFrame:
     blocks = read_star(path)
     table = blocks.get("particles")

@@ -33,9 +33,13 @@ class StageRow:
     note: str = ""
 
 
+MASK_EDGE_FACTORS = (1, 2, 3)  # soft-edge widths tried, as multiples of mask_create.soft_edge
+
+
 @dataclass
 class StaOutcome:
     rows: list[StageRow] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     final_map: str = ""
     final_particles: str = ""
     final_resolution: float | None = None
@@ -59,6 +63,7 @@ class StaPipeline:
         self.root = runner.project.root
         self.dry_run = runner.dry_run
         self.outcome = StaOutcome()
+        self.warnings = self.outcome.warnings
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -99,14 +104,35 @@ class StaPipeline:
         return self.params.refine3d.ini_high_factor * resolution
 
     def mask_and_postprocess(
-        self, density_map: str, half1: str, stage: BinningStage, resolution: float | None, label: str,
+        self, density_map: str, half1: str, stage: BinningStage, resolution: float | None,
     ) -> tuple[JobResult, JobResult, float | None]:
+        """Mask ``density_map`` and post-process ``half1`` with it.
+
+        A mask whose edge is too sharp makes the half maps correlate by itself; RELION measures
+        that with phase-randomised maps. The soft edge is widened (MASK_EDGE_FACTORS, a bounded
+        list) until that FSC is below 0.1 at the estimated resolution; if no width passes, the
+        widest is kept and the report says so.
+        """
         lowpass = self.lowpass_from(resolution)
-        mask = self.run(self.options.mask(density_map, stage, lowpass,
-                                          self.threshold(density_map, lowpass), purpose="mask"))
-        post = self.run(self.options.postprocess(half1, mask.path("mask.mrc"), stage, resolution,
-                                                 purpose="postprocess"))
-        return mask, post, self.measured(results.postprocess_resolution, post)
+        threshold = self.threshold(density_map, lowpass)
+        attempt: tuple[JobResult, JobResult, float | None] | None = None
+        for factor in MASK_EDGE_FACTORS:
+            mask = self.run(self.options.mask(density_map, stage, lowpass, threshold,
+                                              edge_factor=factor, purpose="mask"))
+            post = self.run(self.options.postprocess(half1, mask.path("mask.mrc"), stage, resolution,
+                                                     purpose="postprocess"))
+            attempt = (mask, post, self.measured(results.postprocess_resolution, post))
+            if post.status == "Planned":
+                break
+            randomised = results.phase_randomised_fsc(post.job_dir, self.root)
+            if randomised is None or randomised <= results.PHASE_RANDOMISED_LIMIT:
+                break
+            self.warnings.append(
+                f"{post.job_dir}: phase-randomised FSC {randomised:.2f} > "
+                f"{results.PHASE_RANDOMISED_LIMIT} with a soft edge of {factor}x; "
+                + ("widening it" if factor != MASK_EDGE_FACTORS[-1] else "kept the widest edge"))
+        assert attempt is not None
+        return attempt
 
     # -- the pipeline ----------------------------------------------------------------------
 
@@ -151,18 +177,11 @@ class StaPipeline:
                                               stage, resolution or params.particle.low_pass)
             following = params.binnings[index + 1] if index + 1 < len(params.binnings) else None
             if following is None:
-                _, post, final = self.mask_and_postprocess(
-                    refine.path("run_class001.mrc"), refine.path("run_half1_class001_unfil.mrc"),
-                    stage, resolution, f"bin {stage.binning}")
-                self.report("postprocess", stage, None, final, post)
-                self.outcome.final_map = post.path("postprocess.mrc")
-                self.outcome.final_particles = particles
-                self.outcome.final_resolution = final
+                self.finish(particles, refine, stage, resolution)
                 break
             recon = self.run(self.options.reconstruct(particles, following))
             mask_job, post, measured = self.mask_and_postprocess(
-                recon.path("merged.mrc"), recon.path("half1.mrc"), following, resolution,
-                f"bin {following.binning}")
+                recon.path("merged.mrc"), recon.path("half1.mrc"), following, resolution)
             self.report("reconstruct + postprocess", following, None, measured, post)
             extract = self.run(self.options.extract(particles, following))
             particles = extract.path("particles.star")
@@ -171,6 +190,21 @@ class StaPipeline:
             mask = mask_job.path("mask.mrc")
             ini_high = self.ini_high_from(measured if measured is not None else resolution)
         return self.outcome
+
+    def finish(self, particles: str, refine: JobResult, stage: BinningStage,
+               resolution: float | None) -> None:
+        """Final mask and post-processing; at bin 1, CTF refinement and polishing rounds."""
+        mask, post, final = self.mask_and_postprocess(
+            refine.path("run_class001.mrc"), refine.path("run_half1_class001_unfil.mrc"), stage,
+            resolution)
+        self.report("postprocess", stage, None, final, post)
+        best = (final, post, particles)
+        if stage.binning == 1 and self.params.high_resolution.max_rounds > 0:
+            from py2rely_plugins.relion5.sta.polishing import polishing_rounds
+
+            best = polishing_rounds(self, particles, refine, mask, post, final, stage)
+        self.outcome.final_resolution, post, self.outcome.final_particles = best
+        self.outcome.final_map = post.path("postprocess.mrc")
 
 
 def describe_strategy_choice(reference_template: str | None, denovo: bool, named: str | None,
