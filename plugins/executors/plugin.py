@@ -1,4 +1,4 @@
-"""Entry point of the bundled executors plugin: `local` (and `slurm`)."""
+"""Entry point of the bundled executors plugin: `local` and `slurm`."""
 
 from __future__ import annotations
 
@@ -8,5 +8,6 @@ from py2rely_core.hookspecs import hookimpl
 @hookimpl
 def py2rely_executors() -> list:
     from py2rely_plugins.executors.local import LocalExecutorFactory
+    from py2rely_plugins.executors.slurm import SlurmExecutorFactory
 
-    return [LocalExecutorFactory()]
+    return [LocalExecutorFactory(), SlurmExecutorFactory()]

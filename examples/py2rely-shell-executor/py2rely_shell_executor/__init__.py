@@ -1,0 +1,1 @@
+"""Example py2rely scheduler plugin: the `shell` executor (see README.md)."""
