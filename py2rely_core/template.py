@@ -481,4 +481,6 @@ def write_template(volume: np.ndarray, output: str | os.PathLike[str], voxel_siz
         mrc.set_data(np.asarray(volume, dtype=np.float32))  # also updates the header statistics
         mrc.voxel_size = voxel_size
         if label:
-            mrc.add_label(label[:80])
+            # MRC labels are 80 printable ASCII characters; a file name may hold others.
+            printable = "".join(c if " " <= c <= "~" else "?" for c in label)
+            mrc.add_label(printable[:80])

@@ -19,6 +19,7 @@ from py2rely_core.template import (
     default_output_path,
     make_template,
     read_map_info,
+    write_template,
 )
 from tests.cli_helpers import error_lines, run_py2rely, snapshot
 
@@ -162,6 +163,15 @@ def test_integer_and_compressed_maps_are_read(tmp_path, blob_map):
     packed = tmp_path / "blob.map.gz"
     packed.write_bytes(gzip.compress(blob_map.read_bytes()))
     np.testing.assert_allclose(template(packed, output_voxel_size=2.0, box=32), reference, atol=1e-6)
+
+
+def test_write_is_float32_with_voxel_size_and_an_ascii_label(tmp_path):
+    volume = np.arange(16**3, dtype=np.float64).reshape(16, 16, 16)
+    write_template(volume, tmp_path / "t.mrc", 6.16, label="py2rely template from émd_1.map")
+    with mrcfile.open(tmp_path / "t.mrc") as mrc:
+        assert mrc.data.dtype == np.float32 and float(mrc.voxel_size.x) == pytest.approx(6.16)
+        assert mrc.get_labels()[-1] == "py2rely template from ?md_1.map"
+    assert [p.name for p in tmp_path.iterdir()] == ["t.mrc"]  # no temporary file left
 
 
 def test_default_output_name_uses_the_file_stem():
