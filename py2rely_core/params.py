@@ -360,7 +360,10 @@ def build_parameters(
             # searches at once (RELION does when sampling >= auto_local_sampling).
             sampling=sampling_label(7.5 if first else local),
             auto_local_sampling=sampling_label(local),
-            offset_range=round(5 * box.pixel_size if first else 3 * box.pixel_size, 3),
+            # Picks are within about a tenth of the particle of its centre; later binnings only
+            # correct sub-pixel errors of the previous one. At least 2 px either way.
+            offset_range=round(max(2 * box.pixel_size,
+                                   0.1 * diameter if first else 3 * box.pixel_size), 3),
             offset_step=round(box.pixel_size, 3),
             ini_high=low_pass if first else None,
             # Intermediate binnings only seed the next one: let them converge quickly.

@@ -16,10 +16,12 @@ def py2rely_job_types() -> list:
 
 @hookimpl
 def py2rely_cli_commands(cli: Any) -> None:
+    from py2rely_plugins.relion5.demo import demo_command
     from py2rely_plugins.relion5.runtime_cli import relion_group
     from py2rely_plugins.relion5.sta.cli import sta_command
     from py2rely_plugins.relion5.status import status_command
 
     cli.add_command(relion_group)
     cli.add_command(status_command)
+    cli.add_command(demo_command)
     cli.commands["pipelines"].add_command(sta_command)
