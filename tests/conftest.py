@@ -27,3 +27,11 @@ def relion_env(relion_runtime) -> dict[str, str]:
     if relion_runtime.bin_dir is not None:
         env["PATH"] = f"{relion_runtime.bin_dir}{os.pathsep}{env.get('PATH', '')}"
     return env
+
+
+@pytest.fixture(scope="session")
+def sim_dataset(tmp_path_factory):
+    """The CI dataset (tests/sta_fixtures.py), simulated once per test session."""
+    from tests.sta_fixtures import simulate
+
+    return simulate(tmp_path_factory.mktemp("simulated") / "data")
