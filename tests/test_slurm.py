@@ -324,7 +324,7 @@ def test_the_sta_pipeline_at_bin_4_runs_through_slurm(slurm_cluster, tmp_path, r
     assert slurm_cluster.job_ids() == before
 
     started = time.monotonic()
-    run = py2rely(*sta, cwd=project, cluster=slurm_cluster)
+    run = py2rely(*sta, cwd=project, cluster=slurm_cluster, timeout=3600)
     elapsed = time.monotonic() - started
     assert run.returncode == 0, run.stderr[-3000:]
     assert "Final resolution" in run.stdout, run.stdout

@@ -1,5 +1,5 @@
-"""The `slurm` executor's settings and sbatch template, without a cluster: pure rendering and
-validation (what `--dry-run --executor slurm` prints, and the errors a bad setting gives)."""
+"""The `slurm` executor without a cluster: settings validation, sbatch template rendering (what
+`--dry-run --executor slurm` prints) and the mapping of final states and markers to outcomes."""
 
 from __future__ import annotations
 
@@ -181,3 +181,32 @@ def test_command_line_overrides_win_over_the_parameter_file_and_are_validated():
     assert settings.setup_lines == ("module load relion/5.0",)
     with pytest.raises(ParameterError, match=r"executors\.slurm\.gpus_per_job: is 'many'"):
         parse_settings(executor_settings(from_file, "slurm", parse_setting_overrides(["gpus_per_job=many"])))
+
+
+@pytest.mark.parametrize(("state", "markers", "status", "detail"), [
+    ("COMPLETED", ["RELION_JOB_EXIT_SUCCESS"], "Succeeded", "SLURM job 42 ended COMPLETED (exit code 0:0)"),
+    ("COMPLETED", [], "Failed",
+     "SLURM job 42 ended COMPLETED (exit code 0:0), but it left no RELION exit marker"),
+    ("OUT_OF_MEMORY", [], "Failed", "SLURM job 42 ended OUT_OF_MEMORY (exit code 0:125)"),
+    ("BOOT_FAIL", [], "Failed", "SLURM job 42 ended BOOT_FAIL (exit code 0:0)"),
+    ("DEADLINE", [], "Failed", "SLURM job 42 ended DEADLINE (exit code 0:0)"),
+    ("PREEMPTED", ["RELION_JOB_EXIT_FAILURE"], "Failed", "SLURM job 42 ended PREEMPTED (exit code 0:15)"),
+    ("CANCELLED", ["RELION_JOB_EXIT_ABORTED"], "Aborted", "SLURM job 42 ended CANCELLED (exit code 0:15)"),
+    (None, ["RELION_JOB_EXIT_SUCCESS"], "Succeeded", "SLURM job 42 (no longer known to SLURM)"),
+    (None, [], "Failed", "SLURM job 42 is no longer known to SLURM and left no RELION exit marker"),
+])
+def test_final_states_and_markers_decide_the_outcome(tmp_path, state, markers, status, detail):
+    """The mapping from a final record (scontrol/sacct, or none once purged) and the job dir's
+    markers to the outcome the runner reports; the records themselves come from the real cluster
+    in test_slurm.py."""
+    from py2rely_plugins.executors.slurm import SlurmExecutor, SlurmHandle
+    from py2rely_plugins.executors.slurm_client import JobInfo
+
+    (tmp_path / "Job/job001").mkdir(parents=True)
+    for marker in markers:
+        (tmp_path / "Job/job001" / marker).touch()
+    codes = {"OUT_OF_MEMORY": "0:125", "PREEMPTED": "0:15", "CANCELLED": "0:15"}
+    info = JobInfo("42", state, codes.get(state, "0:0")) if state else None
+    executor = SlurmExecutor(parse_settings({}))
+    outcome = executor._outcome(SlurmHandle("Job/job001/", str(tmp_path), "42", ["42"]), info)
+    assert (outcome.status, outcome.detail) == (status, detail)
