@@ -115,6 +115,9 @@ SelectTypeParameters=CR_Core_Memory
 # Without a default, a job that asks for no memory is given the whole node and blocks the others.
 DefMemPerCPU=1000
 SchedulerType=sched/builtin
+# Schedule a submitted batch job at once instead of batching submissions (2.5-3 s -> about 1 s
+# from sbatch to RUNNING).
+SchedulerParameters=batch_sched_delay=0,sched_min_interval=0
 ReturnToService=2
 # The node declares more CPUs than the machine may have (see PY2RELY_SLURM_CPUS).
 SlurmdParameters=config_overrides
