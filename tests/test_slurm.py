@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -258,6 +259,19 @@ def test_a_job_whose_id_was_never_recorded_is_found_by_name_and_directory(slurm_
     assert found is not None and found.job_id == handle.job_id
     assert executor.wait(found).status == "Succeeded"
     assert slurm_id(project, "Quick/job001/") == handle.job_id  # recorded again
+
+
+def test_the_driver_can_itself_run_as_a_slurm_job(slurm_cluster, project):
+    driver = slurm_driver(project, [("relion.maskcreate", MASK_OPTIONS)], BASE_SETTINGS)
+    log = project / "driver.out"
+    driver_id = slurm_cluster.run("sbatch", "--parsable", f"--output={log}", "--job-name=py2rely-driver",
+                                  "--wrap", shlex.join(driver)).strip()
+    wait_for(lambda: slurm_cluster.state(driver_id) not in ("PENDING", "RUNNING", "COMPLETING"), 120,
+             "the driver job to end")
+    assert slurm_cluster.job(driver_id)["JobState"] == "COMPLETED", log.read_text()
+    assert "MaskCreate/job001/ Succeeded False" in log.read_text()
+    inner = slurm_id(project, "MaskCreate/job001/")
+    assert inner != driver_id and slurm_cluster.job(inner)["JobState"] == "COMPLETED"
 
 
 def test_node_failure_is_retried_when_retries_are_set(slurm_cluster, project):
