@@ -14,6 +14,7 @@ from py2rely_core.plugins import get_plugins
 from py2rely_core.settings import executor_settings, parse_setting_overrides
 from py2rely_plugins.executors.slurm_settings import SETTING_NAMES, parse_settings
 from py2rely_plugins.executors.slurm_template import PLACEHOLDERS, render_sbatch_script, template_text
+from tests.cli_helpers import run_py2rely
 
 
 def refine_job(**changes) -> RunnableJob:
@@ -210,3 +211,16 @@ def test_final_states_and_markers_decide_the_outcome(tmp_path, state, markers, s
     executor = SlurmExecutor(parse_settings({}))
     outcome = executor._outcome(SlurmHandle("Job/job001/", str(tmp_path), "42", ["42"]), info)
     assert (outcome.status, outcome.detail) == (status, detail)
+
+
+def test_the_demo_dry_run_prints_the_sbatch_script_of_every_job(tmp_path):
+    result = run_py2rely("demo", "-o", str(tmp_path / "demo"), "-bl", "4", "--executor", "slurm",
+                         "--executor-setting", "gpu_partition=gpu", "--executor-setting", "cpu_time_limit=30",
+                         "--dry-run")
+    assert result.returncode == 0, result.stderr
+    jobs = [line.split()[0] for line in result.stdout.splitlines() if "/job0" in line.split(" ")[0]]
+    assert jobs[:3] == ["Extract/job001/", "Reconstruct/job002/", "Refine3D/job003/"]
+    assert result.stdout.count("#!/bin/bash") == len(jobs)
+    assert result.stdout.count("#SBATCH --partition=gpu") == 1  # the refinement only
+    assert result.stdout.count("#SBATCH --time=30") == len(jobs) - 1
+    assert not (tmp_path / "demo" / "project" / "Extract").exists()  # nothing ran
