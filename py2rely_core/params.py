@@ -102,6 +102,10 @@ class Refine3DAtBinning(Section):
         False, description="RELION's --auto_ignore_angles --auto_resol_angles: finer angles only "
         "as the resolution needs them (converges in fewer iterations)",
     )
+    max_angular_step: float | None = Field(
+        None, gt=0, description="degrees; angles are fine enough once RELION's step is finer than "
+        "this (--maximum_angular_sampling); None lets RELION refine down to its accuracy estimate",
+    )
 
     @field_validator("sampling", "auto_local_sampling")
     @classmethod
@@ -355,6 +359,7 @@ def build_parameters(
         box = box_for_binning(diameter, box_scaling, tilt_series_pixel_size, binning)
         local = sampling_for_pixel(box.pixel_size, diameter)
         first = index == 0
+        last = index == len(binning_list) - 1
         refine = Refine3DAtBinning(
             # The first binning searches globally from the reference; later ones start local
             # searches at once (RELION does when sampling >= auto_local_sampling).
@@ -366,8 +371,11 @@ def build_parameters(
                                    0.1 * diameter if first else 3 * box.pixel_size), 3),
             offset_step=round(box.pixel_size, 3),
             ini_high=low_pass if first else None,
-            # Intermediate binnings only seed the next one: let them converge quickly.
-            auto_faster=index < len(binning_list) - 1,
+            # Intermediate binnings only seed the next one: let them converge quickly, and stop
+            # refining angles at the binning's Nyquist sampling (finer steps cannot be resolved
+            # there, and RELION's accuracy estimates on clean data would ask for them).
+            auto_faster=not last,
+            max_angular_step=None if last else round(1.5 * local, 3),
         )
         binnings.append(
             BinningStage(
