@@ -67,6 +67,7 @@ def export() -> None:
 def plugins_command() -> None:
     """List every installed plugin and what it provides."""
     plugins = get_plugins()
+    problems = plugins.problems()  # collects every kind, so `provides` is complete
     for info in sorted(plugins.infos, key=lambda i: i.name):
         status = "BROKEN" if info.error else "ok"
         click.echo(f"{info.name}  [{status}]  {info.distribution} {info.version}  ({info.module})")
@@ -76,7 +77,6 @@ def plugins_command() -> None:
                 click.echo(f"    {kind.key.replace('_', ' ')}: {', '.join(names)}")
         if info.error:
             click.echo(f"    error: {info.error}")
-    problems = plugins.problems()
     for line in problems:
         click.echo(f"error: {line}", err=True)
     if problems:
@@ -98,13 +98,14 @@ def build_cli(plugins: Plugins) -> click.Group:
     # Import here: the core's own commands register themselves on the groups above.
     from py2rely_core import commands  # noqa: F401
 
-    for problem in plugins.problems():
+    for problem in plugins.load_problems():
         click.echo(f"warning: {problem}", err=True)
     for group, key in ((prepare, "importers"), (export, "exporters")):
         try:
             converters = plugins.registry(key)
-        except Py2relyError:
-            continue  # the conflict was reported above
+        except Py2relyError as exc:
+            click.echo(f"warning: {exc}", err=True)
+            continue
         for name, converter in converters.items():
             if name not in group.commands:
                 group.add_command(_converter_command(converter))

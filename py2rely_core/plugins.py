@@ -51,10 +51,14 @@ class Plugins:
     def __init__(self, manager: pluggy.PluginManager, infos: list[PluginInfo]) -> None:
         self.manager = manager
         self.infos = infos
+        # Collected on first use: asking a hook imports what its plugin provides, and a command
+        # should pay only for the kinds it uses (start-up time of every `py2rely` call).
         self._registries: dict[str, dict[str, Any]] = {}
         self._conflicts: dict[str, list[str]] = {}
-        for kind in KINDS:
-            self._collect(kind)
+
+    def _ensure(self, key: str) -> None:
+        if key not in self._registries:
+            self._collect(KIND_BY_KEY[key])
 
     # -- loading ---------------------------------------------------------------------------
 
@@ -98,6 +102,7 @@ class Plugins:
 
     def registry(self, key: str) -> dict[str, Any]:
         """All objects of one kind by name; raises PluginError if two plugins claim a name."""
+        self._ensure(key)
         if self._conflicts[key]:
             raise PluginError(self._conflicts[key][0])
         return dict(self._registries[key])
@@ -110,10 +115,17 @@ class Plugins:
             raise PluginError(f"no {noun} named '{name}' (available: {known})")
         return registry[name]
 
+    def load_problems(self) -> list[str]:
+        """One line per plugin that could not be imported or registered (known without asking
+        any hook)."""
+        return [f"plugin '{info.name}' ({info.distribution}): {info.error}" for info in self.infos
+                if info.error]
+
     def problems(self) -> list[str]:
-        """One line per broken plugin or name conflict."""
-        lines = [f"plugin '{info.name}' ({info.distribution}): {info.error}" for info in self.infos
-                 if info.error]
+        """One line per broken plugin or name conflict, of every kind."""
+        for kind in KINDS:
+            self._ensure(kind.key)
+        lines = self.load_problems()
         for key in self._conflicts:
             lines.extend(self._conflicts[key])
         return lines
@@ -183,7 +195,7 @@ def reset_cache() -> None:
 
 
 def registry_names(plugins: Plugins, key: str) -> list[str]:
-    return sorted(plugins._registries[key])
+    return sorted(plugins.registry(key))
 
 
 GetPlugins = Callable[[], Plugins]

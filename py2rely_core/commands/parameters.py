@@ -9,12 +9,12 @@ import click
 from py2rely_core import log
 from py2rely_core.cli import CONTEXT_SETTINGS, optional_bool, prepare
 from py2rely_core.errors import InputError
-from py2rely_core.params import build_parameters, parse_binning_list, save_parameters
-from py2rely_core.star import check_particles_match_tomograms, read_particles, read_tomograms
 from py2rely_core.symmetry import normalise_symmetry
 
 
 def _binning_list(ctx: click.Context, param: click.Parameter, value: str) -> list[int]:
+    from py2rely_core.params import parse_binning_list
+
     try:
         return parse_binning_list(value)
     except ValueError as exc:
@@ -61,6 +61,10 @@ def relion5_parameters(
     binning_list: list[int], nthreads: int, nprocesses: int | None,
 ) -> None:
     """Write the parameter file holding every RELION job parameter the STA pipeline uses."""
+    # Imported here: pandas and pydantic cost a second of start-up for every other command.
+    from py2rely_core.params import build_parameters, save_parameters
+    from py2rely_core.star import check_particles_match_tomograms, read_particles, read_tomograms
+
     logger = log.get_logger("prepare.parameters")
     for path in (output,):
         if Path(path).resolve() in {Path(tilt_series).resolve(), Path(particles).resolve()}:

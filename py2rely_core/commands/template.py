@@ -5,15 +5,21 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
 from py2rely_core import log
 from py2rely_core.cli import CONTEXT_SETTINGS, prepare
 from py2rely_core.errors import InputError
-from py2rely_core.params import load_parameters
 
 _POSITIVE = click.FloatRange(min=0, min_open=True)
+
+
+def _load_parameters(path: str) -> Any:  # imported late: pydantic slows every start-up
+    from py2rely_core.params import load_parameters
+
+    return load_parameters(path)
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -73,7 +79,7 @@ def template(
     settings = resolve_settings(
         info, input_voxel_size=input_voxel_size, output_voxel_size=output_voxel_size,
         low_pass=low_pass, box=box_size, center=center, invert=invert, mirror=mirror,
-        params=load_parameters(parameters_path) if parameters_path else None,
+        params=_load_parameters(parameters_path) if parameters_path else None,
     )
     output_path = Path(output) if output else default_output_path(input_path, output_voxel_size)
     if output_path.exists() and _same_file(output_path, info.path):
