@@ -124,9 +124,10 @@ SlurmdParameters=config_overrides
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/none
-# Quick ends for tests: TERM-to-KILL grace, and finished jobs stay visible to scontrol for 10 min.
+# Quick ends for tests: TERM-to-KILL grace; finished jobs stay visible to scontrol for an hour
+# (there is no accounting to ask once slurmctld forgets them, and a pipeline test runs for minutes).
 KillWait=5
-MinJobAge=600
+MinJobAge=3600
 InactiveLimit=0
 BatchStartTimeout=20
 NodeName=localhost NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem State=UNKNOWN

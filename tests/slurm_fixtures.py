@@ -48,7 +48,7 @@ class SlurmCluster:
         return self.run("squeue", "--noheader", "--states=all", "--jobs", job_id, "--format=%T").strip()
 
     def job_ids(self, name: str | None = None, work_dir: Path | None = None) -> list[str]:
-        """Every job slurmctld still remembers (MinJobAge is 10 min), optionally by name and
+        """Every job slurmctld still remembers (MinJobAge is 1 h), optionally by name and
         working directory (every test project has a MaskCreate_job001)."""
         words = ["squeue", "--noheader", "--states=all", "--format=%i|%Z"]
         if name:
