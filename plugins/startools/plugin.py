@@ -1,1 +1,14 @@
-"""Entry point of this bundled plugin (hook implementations are added as the plugin grows)."""
+"""Entry point of the bundled startools plugin: STAR utilities under ``py2rely prepare``."""
+
+from __future__ import annotations
+
+from py2rely_core.hookspecs import hookimpl
+from py2rely_core.interfaces import Importer
+from py2rely_plugins.startools.combine_particles import CombineParticles
+from py2rely_plugins.startools.combine_tilt_series import CombineTiltSeries
+from py2rely_plugins.startools.filter_unused_tilts import FilterUnusedTilts
+
+
+@hookimpl
+def py2rely_importers() -> list[Importer]:
+    return [CombineParticles(), CombineTiltSeries(), FilterUnusedTilts()]

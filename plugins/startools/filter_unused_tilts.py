@@ -1,0 +1,60 @@
+"""``py2rely prepare filter-unused-tilts``: a new tomograms STAR without the tomograms no particle uses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from py2rely_core.errors import InputError
+from py2rely_core.log import get_logger
+from py2rely_core.star import read_particles, read_star, read_tomograms, write_star
+from py2rely_plugins.startools.inputs import refuse_output_among_inputs
+
+NAMES_SHOWN = 10
+
+PARAMS: list[click.Parameter] = [
+    click.Option(["-p", "--particles"], required=True, type=click.Path(dir_okay=False),
+                 help="Particles STAR whose tomograms are kept."),
+    click.Option(["-t", "--tomograms"], required=True, type=click.Path(dir_okay=False),
+                 help="Tomograms STAR (data_global) to filter; it is read, never changed."),
+    click.Option(["-o", "--output"], required=True, type=click.Path(dir_okay=False),
+                 help="New tomograms STAR to write (not the input; its directory is created)."),
+]
+
+
+class FilterUnusedTilts:
+    name = "filter-unused-tilts"
+    description = "Write a new tomograms STAR without the tomograms that have no particles."
+    params = PARAMS
+
+    def run(self, **options: Any) -> None:
+        filter_unused_tilts(**options)
+
+
+def filter_unused_tilts(particles: str, tomograms: str, output: str) -> None:
+    logger = get_logger("prepare.filter_unused_tilts")
+    refuse_output_among_inputs(output, [tomograms, particles])
+    used = set(read_particles(particles).particles["rlnTomoName"].astype(str))
+    tomogram_set = read_tomograms(tomograms, check_tilts=False)
+    listed = tomogram_set.table["rlnTomoName"].astype(str)
+    unknown = sorted(used - set(listed))
+    if unknown:
+        raise InputError(
+            particles,
+            f"{len(unknown)} tomogram(s) with particles are not in {tomograms}, e.g. {unknown[0]!r}",
+            "every particle's rlnTomoName listed in the tomograms STAR",
+        )
+    keep = listed.isin(used)
+    removed = listed[~keep].tolist()
+    blocks = read_star(tomograms)  # other blocks, if any, are carried over unchanged
+    blocks["global"] = tomogram_set.table[keep.to_numpy()].reset_index(drop=True)
+    write_star(blocks, output)
+    if removed:
+        shown = ", ".join(removed[:NAMES_SHOWN]) + (" ..." if len(removed) > NAMES_SHOWN else "")
+        logger.info("tomograms without particles removed", count=len(removed), tomograms=shown)
+    click.echo(
+        f"wrote {output}: kept {int(keep.sum())} of {len(listed)} tomograms, removed {len(removed)} "
+        f"without particles{': ' + ', '.join(removed[:NAMES_SHOWN]) if removed else ''}"
+        + (" ..." if len(removed) > NAMES_SHOWN else "")
+    )
