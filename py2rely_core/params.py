@@ -156,6 +156,10 @@ class Refine3D(Section):
     nr_pool: int = Field(3, ge=1)
     do_pad1: bool = False
     ini_high_factor: float = Field(1.5, gt=0, description="next ini_high = factor × resolution")
+    local_angle_sigma: float = Field(
+        5.0, gt=0, description="degrees; width of the angular prior (RELION --sigma_ang) when a "
+        "refinement starts with local searches from known angles (searches reach 3 × this)",
+    )
     other_args: str = ""
 
 

@@ -51,7 +51,7 @@ def edit_parameters(path: Path, **sections: dict) -> None:
 
 
 def job_dirs(project: Path) -> set[str]:
-    return {p.name and f"{p.parent.name}/{p.name}/" for p in project.glob("*/job[0-9][0-9][0-9]")}
+    return {f"{p.parent.name}/{p.name}/" for p in project.glob("*/job[0-9][0-9][0-9]")}
 
 
 def statuses(project: Path) -> dict[str, str]:
