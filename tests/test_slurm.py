@@ -308,8 +308,8 @@ def py2rely(*args: str, cwd: Path, cluster: SlurmCluster, timeout: float = 900
 
 @pytest.mark.slow
 @pytest.mark.skipif(os.environ.get("PY2RELY_SLURM_STA") != "1",
-                    reason="opt-in (PY2RELY_SLURM_STA=1): 15-30 min on the shared 2-core machine "
-                           "(Refine3D at bin 4 takes 17 iterations)")
+                    reason="opt-in (PY2RELY_SLURM_STA=1): 26-38 min on the shared 2-core machine "
+                           "(Refine3D at bin 4 runs 17 iterations)")
 def test_the_sta_pipeline_at_bin_4_runs_through_slurm(slurm_cluster, tmp_path, relion_runtime):
     if "simulate" not in py2rely("--help", cwd=tmp_path, cluster=slurm_cluster).stdout:
         pytest.skip("needs `py2rely simulate` (the simulate plugin) for its dataset")
