@@ -57,7 +57,10 @@ def fsc_against_truth(reconstruction: Path, dataset: Path, binning: int) -> F.Fs
     pixel = config["pixel_size"] * binning
     recon = mrcfile.read(reconstruction).astype(float)
     phantom = mrcfile.read(dataset / "ground_truth" / "phantom.mrc").astype(float)
-    truth = F.fourier_crop(phantom, recon.shape[0])
+    # Same pixel size by Fourier cropping, then the reconstruction's box about the centre voxel.
+    truth = F.fourier_crop(phantom, phantom.shape[0] // binning)
+    size, lo = recon.shape[0], truth.shape[0] // 2 - recon.shape[0] // 2
+    truth = truth[lo:lo + size, lo:lo + size, lo:lo + size]
     radius = (0.5 * config["particle_diameter"] + 5.0) / pixel
     mask = F.soft_sphere_mask(recon.shape[0], radius, edge=max(2.0, 10.0 / pixel))
     return F.fsc(recon, truth, pixel, mask)
