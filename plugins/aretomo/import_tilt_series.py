@@ -14,6 +14,7 @@ import shutil
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 import pandas as pd
@@ -142,7 +143,7 @@ def _replace(staging: Path, final_dir: Path) -> None:
             shutil.rmtree(old)
 
 
-def _report(out: SessionOutput, logger) -> None:
+def _report(out: SessionOutput, logger: Any) -> None:
     for item in out.converted:
         logger.info("tilt series imported", tomogram=item.source.tomogram, tilts=len(item.tilts),
                     hand=item.row["rlnTomoHand"], hand_from=item.hand_reason, notes="; ".join(item.notes))
@@ -152,6 +153,9 @@ def _report(out: SessionOutput, logger) -> None:
     sizes = sorted({(r.row["rlnTomoSizeX"], r.row["rlnTomoSizeY"], r.row["rlnTomoSizeZ"])
                     for r in out.converted})
     pixels = sorted({r.row["rlnTomoTiltSeriesPixelSize"] for r in out.converted})
+    if len(pixels) > 1:
+        logger.warning("tilt series have different pixel sizes; 'prepare relion5-parameters' needs one "
+                       "(select with --include/--exclude)", session=out.session, pixel_sizes=pixels)
     hands = sorted({r.row["rlnTomoHand"] for r in out.converted})
     click.echo(
         f"wrote {out.star_dir}/{TOMOGRAMS_STAR}: {len(out.converted)} tilt series, "
