@@ -42,6 +42,12 @@ def sampling_for_pixel(pixel_size: float, diameter: float) -> float:
     return min(candidates) if candidates else ANGULAR_SAMPLINGS[0]
 
 
+def one_step_finer(degrees: float) -> float:
+    """The next finer entry of RELION's sampling menu (the finest stays)."""
+    index = ANGULAR_SAMPLINGS.index(degrees)
+    return ANGULAR_SAMPLINGS[min(index + 1, len(ANGULAR_SAMPLINGS) - 1)]
+
+
 def odd_ranks_for_refinement(processes: int) -> int:
     """Gold-standard refinement needs an odd number >= 3 of MPI ranks (1 leader + 2 halves...)."""
     ranks = processes if processes % 2 == 1 else processes - 1
@@ -94,7 +100,9 @@ class Refine3DAtBinning(Section):
     sampling: str = "7.5 degrees"
     auto_local_sampling: str = "1.8 degrees"
     offset_range: float = Field(gt=0, description="Å")
-    offset_step: float = Field(gt=0, description="Å")
+    offset_step: float = Field(
+        gt=0, description="Å; the finest translational step (RELION searches on a grid twice as "
+        "coarse first, then oversamples), as RELION's job option")
     ini_high: float | None = Field(
         None, gt=0, description="Å; None = measured resolution × refine3d.ini_high_factor"
     )
@@ -361,25 +369,26 @@ def build_parameters(
     binnings = []
     for index, binning in enumerate(binning_list):
         box = box_for_binning(diameter, box_scaling, tilt_series_pixel_size, binning)
-        local = sampling_for_pixel(box.pixel_size, diameter)
+        nyquist = sampling_for_pixel(box.pixel_size, diameter)
         first = index == 0
-        last = index == len(binning_list) - 1
         refine = Refine3DAtBinning(
-            # The first binning searches globally from the reference; later ones start local
-            # searches at once (RELION does when sampling >= auto_local_sampling).
-            sampling=sampling_label(7.5 if first else local),
-            auto_local_sampling=sampling_label(local),
+            # Without known angles the first binning searches globally from 7.5°. Local searches
+            # use RELION's sampling one step finer than the binning's Nyquist angle (a coarse
+            # pass at the Nyquist angle, oversampled once), and stop refining angles once the
+            # step is finer than the Nyquist angle: finer steps move the particle's edge by less
+            # than a pixel, and RELION's accuracy estimates on clean data would otherwise ask
+            # for them at ten times the cost per iteration (measured: docs/pipelines-sta.md).
+            sampling=sampling_label(7.5 if first else one_step_finer(nyquist)),
+            auto_local_sampling=sampling_label(one_step_finer(nyquist)),
+            max_angular_step=round(1.1 * nyquist, 3),
             # Picks are within about a tenth of the particle of its centre; later binnings only
             # correct sub-pixel errors of the previous one. At least 2 px either way.
             offset_range=round(max(2 * box.pixel_size,
                                    0.1 * diameter if first else 3 * box.pixel_size), 3),
-            offset_step=round(box.pixel_size, 3),
+            # Half a pixel after oversampling: a one-pixel coarse grid (RELION doubles the job
+            # option for its first pass), which keeps the 3D translation search small.
+            offset_step=round(0.5 * box.pixel_size, 3),
             ini_high=low_pass if first else None,
-            # Intermediate binnings only seed the next one: let them converge quickly, and stop
-            # refining angles at the binning's Nyquist sampling (finer steps cannot be resolved
-            # there, and RELION's accuracy estimates on clean data would ask for them).
-            auto_faster=not last,
-            max_angular_step=None if last else round(1.5 * local, 3),
         )
         binnings.append(
             BinningStage(

@@ -37,13 +37,16 @@ def test_round_trip_keeps_every_value(tmp_path):
     assert data["binnings"][2]["extract_box"] == 540
 
 
-def test_first_binning_searches_globally_later_ones_locally():
-    params = guide_parameters()
+def test_local_searches_start_one_step_finer_than_the_nyquist_angle_and_stop_at_it():
+    params = guide_parameters()  # 1.54 Å/px, 290 Å: Nyquist angles 2.43°, 1.22°, 0.61°
     first, second, third = params.binnings
-    assert first.refine3d.sampling == "7.5 degrees"
+    assert first.refine3d.sampling == "7.5 degrees"  # global search when angles are unknown
+    assert first.refine3d.auto_local_sampling == "1.8 degrees"  # 3.7 is the Nyquist sampling
+    assert first.refine3d.max_angular_step == pytest.approx(1.1 * 3.7)
     assert first.refine3d.ini_high == 50
-    assert second.refine3d.sampling == second.refine3d.auto_local_sampling == "1.8 degrees"
-    assert third.refine3d.sampling == "0.9 degrees"
+    assert second.refine3d.sampling == second.refine3d.auto_local_sampling == "0.9 degrees"
+    assert second.refine3d.max_angular_step == pytest.approx(1.1 * 1.8)
+    assert third.refine3d.sampling == "0.5 degrees"
     assert second.refine3d.ini_high is None
 
 

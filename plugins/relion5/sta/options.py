@@ -28,6 +28,11 @@ def pixels(angstrom: float, stage: BinningStage, minimum: int = 1) -> int:
     return max(minimum, round(angstrom / stage.pixel_size))
 
 
+def pixel_step(angstrom: float, stage: BinningStage) -> str:
+    """A translational step in pixels for RELION's offset_step option (fractions allowed)."""
+    return num(angstrom / stage.pixel_size)
+
+
 def offset_prior_floor(offset_range_px: int, stage: BinningStage) -> str:
     """``--min_sigma2_offset`` that keeps RELION's translational prior flat over the search range.
 
@@ -137,7 +142,7 @@ class JobOptions:
             "do_solvent_fsc": yes_no(refine.do_solvent_fsc and bool(mask)),
             "sampling": sampling, "auto_local_sampling": settings.auto_local_sampling,
             "offset_range": str(offset_range),
-            "offset_step": str(pixels(settings.offset_step, stage)),
+            "offset_step": pixel_step(settings.offset_step, stage),
             "relax_sym": refine.relax_sym, "auto_faster": yes_no(settings.auto_faster),
             "sigma_tilt": num(refine.sigma_tilt), "nr_pool": str(refine.nr_pool),
             "do_pad1": yes_no(refine.do_pad1),
@@ -161,7 +166,7 @@ class JobOptions:
             "nr_iter": str(settings.nr_iter), "tau_fudge": num(settings.tau_fudge),
             "dont_skip_align": YES, "sampling": settings.sampling,
             "offset_range": str(offset_range),
-            "offset_step": str(pixels(offset_step, stage)),
+            "offset_step": pixel_step(offset_step, stage),
             "allow_coarser": yes_no(settings.allow_coarser), "nr_pool": str(settings.nr_pool),
             "other_args": with_offset_floor(settings.other_args, offset_range, stage),
             **self._refine_compute(),
@@ -182,7 +187,7 @@ class JobOptions:
             "tau_fudge": num(settings.tau_fudge), "dont_skip_align": yes_no(settings.do_align),
             "sampling": settings.sampling,
             "offset_range": str(offset_range),
-            "offset_step": str(pixels(stage.refine3d.offset_step, stage)),
+            "offset_step": pixel_step(stage.refine3d.offset_step, stage),
             "nr_pool": str(settings.nr_pool),
             "other_args": with_offset_floor(settings.other_args, offset_range, stage),
             **self._refine_compute(),
