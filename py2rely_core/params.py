@@ -42,10 +42,10 @@ def sampling_for_pixel(pixel_size: float, diameter: float) -> float:
     return min(candidates) if candidates else ANGULAR_SAMPLINGS[0]
 
 
-def one_step_finer(degrees: float) -> float:
-    """The next finer entry of RELION's sampling menu (the finest stays)."""
-    index = ANGULAR_SAMPLINGS.index(degrees)
-    return ANGULAR_SAMPLINGS[min(index + 1, len(ANGULAR_SAMPLINGS) - 1)]
+# Local searches start from the previous angles with a prior of a few degrees (±3σ): RELION's
+# coarse pass (twice the sampling step) must be finer than that window, so local sampling never
+# starts coarser than this.
+COARSEST_LOCAL_SAMPLING = 3.7
 
 
 def odd_ranks_for_refinement(processes: int) -> int:
@@ -369,18 +369,19 @@ def build_parameters(
     binnings = []
     for index, binning in enumerate(binning_list):
         box = box_for_binning(diameter, box_scaling, tilt_series_pixel_size, binning)
-        nyquist = sampling_for_pixel(box.pixel_size, diameter)
+        local = min(sampling_for_pixel(box.pixel_size, diameter), COARSEST_LOCAL_SAMPLING)
         first = index == 0
         refine = Refine3DAtBinning(
             # Without known angles the first binning searches globally from 7.5°. Local searches
-            # use RELION's sampling one step finer than the binning's Nyquist angle (a coarse
-            # pass at the Nyquist angle, oversampled once), and stop refining angles once the
-            # step is finer than the Nyquist angle: finer steps move the particle's edge by less
-            # than a pixel, and RELION's accuracy estimates on clean data would otherwise ask
-            # for them at ten times the cost per iteration (measured: docs/pipelines-sta.md).
-            sampling=sampling_label(7.5 if first else one_step_finer(nyquist)),
-            auto_local_sampling=sampling_label(one_step_finer(nyquist)),
-            max_angular_step=round(1.1 * nyquist, 3),
+            # use the binning's Nyquist sampling (no coarser than COARSEST_LOCAL_SAMPLING):
+            # RELION's coarse pass at twice that step, oversampled once to the Nyquist angle.
+            # Angles count as fine enough once RELION's (coarse) step is at that level, because
+            # finer steps move the particle's edge by less than a pixel, and RELION's accuracy
+            # estimates on clean data would otherwise ask for them at ten times the cost per
+            # iteration (measured: docs/pipelines-sta.md).
+            sampling=sampling_label(7.5 if first else local),
+            auto_local_sampling=sampling_label(local),
+            max_angular_step=round(2.2 * local, 3),
             # Picks are within about a tenth of the particle of its centre; later binnings only
             # correct sub-pixel errors of the previous one. At least 2 px either way.
             offset_range=round(max(2 * box.pixel_size,

@@ -37,17 +37,25 @@ def test_round_trip_keeps_every_value(tmp_path):
     assert data["binnings"][2]["extract_box"] == 540
 
 
-def test_local_searches_start_one_step_finer_than_the_nyquist_angle_and_stop_at_it():
+def test_local_searches_use_the_nyquist_sampling_and_stop_at_it():
     params = guide_parameters()  # 1.54 Å/px, 290 Å: Nyquist angles 2.43°, 1.22°, 0.61°
     first, second, third = params.binnings
     assert first.refine3d.sampling == "7.5 degrees"  # global search when angles are unknown
-    assert first.refine3d.auto_local_sampling == "1.8 degrees"  # 3.7 is the Nyquist sampling
-    assert first.refine3d.max_angular_step == pytest.approx(1.1 * 3.7)
+    assert first.refine3d.auto_local_sampling == "3.7 degrees"
+    assert first.refine3d.max_angular_step == pytest.approx(2.2 * 3.7)
     assert first.refine3d.ini_high == 50
-    assert second.refine3d.sampling == second.refine3d.auto_local_sampling == "0.9 degrees"
-    assert second.refine3d.max_angular_step == pytest.approx(1.1 * 1.8)
-    assert third.refine3d.sampling == "0.5 degrees"
+    assert second.refine3d.sampling == second.refine3d.auto_local_sampling == "1.8 degrees"
+    assert second.refine3d.max_angular_step == pytest.approx(2.2 * 1.8)
+    assert third.refine3d.sampling == "0.9 degrees"
     assert second.refine3d.ini_high is None
+
+
+def test_small_particles_at_high_binning_still_search_locally_at_3_7_degrees():
+    params = guide_parameters(tilt_series_pixel_size=2.5, diameter=160, box_scaling=1.5,
+                              binning_list=[4, 2])  # Nyquist angles 7.1° and 3.6°
+    first, second = params.binnings
+    assert first.refine3d.auto_local_sampling == second.refine3d.auto_local_sampling == "3.7 degrees"
+    assert first.refine3d.max_angular_step == second.refine3d.max_angular_step == pytest.approx(8.14)
 
 
 def test_sampling_follows_the_nyquist_angle():
