@@ -14,9 +14,10 @@ from tests.sta_fixtures import DIAMETER, job_dirs, prepare, py2rely, start_drive
 
 pytestmark = pytest.mark.relion
 
-# Measured on the CI dataset (tests/sta_fixtures.py): the final bin-2 map reaches FSC 0.5 against
-# the truth at about 17 Å (Nyquist 10 Å); the test allows some margin for run-to-run variation.
-TRUTH_FSC05_LIMIT = 25.0
+# Measured on the CI dataset (tests/sta_fixtures.py): the final bin-2 map (postprocess.mrc)
+# reaches FSC 0.5 against the truth at 14.8 Å (0.143 at 10.9 Å; Nyquist 10 Å). The limit leaves
+# room for run-to-run variation of RELION's random half sets.
+TRUTH_FSC05_LIMIT = 18.0
 
 
 @pytest.fixture(scope="module")

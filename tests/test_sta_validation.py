@@ -60,7 +60,7 @@ def test_a_template_that_cannot_serve_the_first_binning_is_refused_before_any_jo
         mrc.voxel_size = 10.0
     result = py2rely("pipelines", "sta", "-p", "sta_parameters.json", "-rt", "template.mrc", cwd=project)
     line = refused(result, 2, "template.mrc")
-    assert "32" in line and "10" in line  # the box and voxel size that would fit bin 4
+    assert "-b 24" in line and "-ovs 10" in line  # the box and voxel size that would fit bin 4
     nothing_ran(project)
 
 
