@@ -22,6 +22,9 @@ from py2rely_core.project import (
 )
 
 DEFAULT_MPI_LAUNCHER = "mpirun -n {ranks}"
+# One line per command, "<start> <end>" in seconds since the epoch: how long the programs
+# themselves ran, so the orchestration's own cost can be measured (benchmarks/pipeline_overhead.py).
+TIMING_FILE = "py2rely_command_times.txt"
 ABORTED_EXIT_CODE = 130
 
 
@@ -72,10 +75,15 @@ def render_job_script(
         lines.append("{")
         lines += [f"    {line}" for line in job.setup_lines]
         lines.append(f"}} >> {out} 2>> {err} || py2rely_end $?")
+    timing = q(f"{job.job_dir}{TIMING_FILE}")
+    lines.append(f": > {timing}")
     for index, command in enumerate(job.commands):
         if index:
             lines.append(f"rm -f {success}")
+        lines.append("started=$(date +%s.%N)")
         lines.append(f"{command_line(command, mpi_launcher)} >> {out} 2>> {err}")
-        lines.append("py2rely_end $?")
+        lines.append("code=$?")
+        lines.append(f'echo "$started $(date +%s.%N)" >> {timing}')
+        lines.append("py2rely_end $code")
     lines += [f"touch {success}", "exit 0", ""]
     return "\n".join(lines)
