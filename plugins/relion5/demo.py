@@ -22,8 +22,8 @@ from py2rely_plugins.relion5.sta.cli import StaRequest, print_outcome, run_sta
 # The demo dataset: small enough that the bin 4 → 2 pipeline runs in minutes on 2 cores
 # (docs/demo.md has the measured times).
 DEMO_DATASET = {
-    "tilt-series": "2", "particles": "30", "tilt-range": "54", "tilt-step": "3",
-    "pixel-size": "2.5", "image-size": "512", "particle-diameter": "160", "snr": "0.5",
+    "tilt-series": "2", "particles": "30", "tilt-range": "60", "tilt-step": "3",
+    "pixel-size": "2.5", "image-size": "512", "particle-diameter": "160", "snr": "0.2",
 }
 DEMO_DIAMETER = 160.0
 DEMO_PIXEL = 2.5
@@ -65,7 +65,7 @@ def write_parameters(project: Path, data_dir: Path, binning_list: list[int], pro
     params = build_parameters(
         tilt_series=str(data_dir / "tomograms.star"), particles=str(data_dir / "particles.star"),
         tilt_series_pixel_size=DEMO_PIXEL, symmetry="C1", low_pass=40.0, diameter=DEMO_DIAMETER,
-        denovo=False, box_scaling=2.0, binning_list=binning_list, threads=threads,
+        denovo=False, box_scaling=1.5, binning_list=binning_list, threads=threads,
         processes=processes,
     )
     if decoy_classes:

@@ -199,13 +199,20 @@ class JobOptions:
     def initial_model(self, particles: str, stage: BinningStage) -> PlannedJob:
         settings = self.params.initial_model.denovo
         compute = self.params.compute
+        # RELION's InitialModel job writes --offset_range 6 --offset_step 2 (pixels, sized for
+        # ~1 Å data); at a binned pixel size that is a 60 Å search. Later flags win, so the
+        # binning's own range is appended, with the offset-prior floor the same code path needs.
+        offset_range = pixels(stage.refine3d.offset_range, stage)
+        search = "" if "--offset_range" in settings.other_args else (
+            f"--offset_range {offset_range} --offset_step 1")
         options = {
             **self._tomo_inputs(particles), "nr_iter": str(settings.nr_iter),
             "tau_fudge": num(settings.tau_fudge), "nr_classes": str(settings.nr_classes),
             "sym_name": self.params.particle.symmetry, "do_run_C1": yes_no(settings.do_run_C1),
             "particle_diameter": num(self.params.particle.diameter),
             "sigma_tilt": num(settings.sigma_tilt), "nr_pool": str(settings.nr_pool),
-            "other_args": settings.other_args,
+            "other_args": with_offset_floor(f"{settings.other_args} {search}".strip(), offset_range,
+                                            stage),
             # Gradient-driven refinement does not run with MPI.
             "nr_mpi": "1", "nr_threads": str(compute.threads),
             "use_gpu": yes_no(compute.use_gpu), "gpu_ids": compute.gpu_ids,
