@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,3 +51,24 @@ def atomic_open(target: str | os.PathLike[str], mode: str = "w", **kwargs) -> It
 def write_text(target: str | os.PathLike[str], text: str) -> None:
     with atomic_open(target, "w", encoding="utf-8") as handle:
         handle.write(text)
+
+
+def replace_directory(staging: Path, final_dir: Path) -> None:
+    """Put a fully written ``staging`` directory in place of ``final_dir``.
+
+    The old directory is moved aside first and removed only once the new one is in place, so a
+    failure at any point leaves either the old or the new directory, never a mix.
+    """
+    old = None
+    if final_dir.exists():
+        old = final_dir.parent / f".{final_dir.name}.old-{os.getpid()}"
+        final_dir.rename(old)
+    try:
+        staging.rename(final_dir)
+    except OSError:
+        if old is not None:
+            old.rename(final_dir)
+        raise
+    if old is not None:
+        with contextlib.suppress(OSError):
+            shutil.rmtree(old)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import mrcfile
 import numpy as np
@@ -26,21 +27,24 @@ def write_map(path: Path, size: int = 32, sigma: float = 4.0, noise: float = 0.0
 
 
 def driver_script(project: Path, planned: list[tuple[str, dict[str, str]]],
-                  setup_lines: list[str] = ()) -> list[str]:
-    """A command line that runs ``planned`` jobs with the local executor in a fresh interpreter
-    (so tests can kill it like a user kills a driver)."""
+                  setup_lines: list[str] = (), executor: str = "local",
+                  settings: dict[str, Any] | None = None) -> list[str]:
+    """A command line that runs ``planned`` jobs through the named executor plugin in a fresh
+    interpreter, as `pipelines sta` would (so tests can kill it like a user kills a driver)."""
     code = textwrap.dedent(f"""
+        import sys
+        from py2rely_core import log
+        from py2rely_core.errors import Py2relyError
         from py2rely_core.interfaces import PlannedJob
         from py2rely_core.plugins import get_plugins
         from py2rely_core.project import Project
         from py2rely_core.runner import JobRunner
-        from py2rely_core.errors import Py2relyError
-        from py2rely_plugins.executors.local import LocalExecutor
         from py2rely_plugins.relion5.runtime import locate
-        import sys
+        log.configure()
         plugins = get_plugins()
         project = Project({str(project)!r})
-        runner = JobRunner(project, LocalExecutor(), plugins.registry("job_types"), plugins.hook,
+        executor = plugins.get("executors", {executor!r}).create({settings or {}!r})
+        runner = JobRunner(project, executor, plugins.registry("job_types"), plugins.hook,
                            setup_lines=[*locate().job_setup_lines(), *{list(setup_lines)!r}])
         try:
             with project.driver_lock():

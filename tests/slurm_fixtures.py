@@ -13,12 +13,13 @@ import re
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from tests.runner_helpers import driver_script
 
 REPO = Path(__file__).resolve().parents[1]
 CLUSTER_SCRIPT = REPO / "scripts" / "slurm-cluster.sh"
@@ -109,30 +110,5 @@ def wait_for(predicate: Any, timeout: float = 60.0, what: str = "condition") -> 
 
 def slurm_driver(project: Path, planned: list[tuple[str, dict[str, str]]],
                  settings: dict[str, Any]) -> list[str]:
-    """A command line that runs ``planned`` jobs through the slurm executor in a fresh interpreter,
-    as `pipelines sta --executor slurm` would (so a test can kill it like a user kills a driver)."""
-    code = textwrap.dedent(f"""
-        import sys
-        from py2rely_core import log
-        from py2rely_core.errors import Py2relyError
-        from py2rely_core.interfaces import PlannedJob
-        from py2rely_core.plugins import get_plugins
-        from py2rely_core.project import Project
-        from py2rely_core.runner import JobRunner
-        from py2rely_plugins.relion5.runtime import locate
-        log.configure()
-        plugins = get_plugins()
-        project = Project({str(project)!r})
-        executor = plugins.get("executors", "slurm").create({settings!r})
-        runner = JobRunner(project, executor, plugins.registry("job_types"), plugins.hook,
-                           setup_lines=locate().job_setup_lines())
-        try:
-            with project.driver_lock():
-                for label, options in {planned!r}:
-                    result = runner.run(PlannedJob(label, options, stage=label))
-                    print(result.job_dir, result.status, result.reused, flush=True)
-        except Py2relyError as exc:
-            print("error:", exc, file=sys.stderr)
-            sys.exit(exc.exit_code)
-    """)
-    return [sys.executable, "-c", code]
+    """A command line that runs ``planned`` jobs through the slurm executor in a fresh interpreter."""
+    return driver_script(project, planned, executor="slurm", settings=settings)

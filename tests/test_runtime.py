@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from py2rely_core.errors import RuntimeNotFound
@@ -25,11 +23,9 @@ def test_a_second_install_finds_the_root_and_does_nothing(relion_runtime):
         pytest.skip("RELION comes from PATH on this machine; nothing embedded to reinstall")
     layout = rt.EmbeddedLayout(rt.runtime_home())
     stamp = layout.root.stat().st_mtime_ns
-    started = time.monotonic()
     result = run_py2rely("relion", "install")
     assert result.returncode == 0, result.stderr
     assert "RELION runtime already installed" in result.stdout
-    assert time.monotonic() - started < 30
     assert layout.root.stat().st_mtime_ns == stamp
 
 

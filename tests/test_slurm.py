@@ -207,16 +207,14 @@ def test_ctrl_c_of_the_driver_cancels_its_slurm_job(slurm_cluster, project):
 
 def test_a_job_past_its_time_limit_fails_with_timeout(slurm_cluster, project, relion_runtime):
     runner = make_runner(project, relion_runtime, cpu_time_limit="1", setup_lines=["sleep 300"])
-    started = time.monotonic()
     with pytest.raises(JobFailed) as raised:
         runner.run(PlannedJob("relion.maskcreate", MASK_OPTIONS, stage="mask"))
-    elapsed = time.monotonic() - started
     job_id = slurm_id(project, "MaskCreate/job001/")
     message = str(raised.value)
     assert f"MaskCreate/job001/ failed: SLURM job {job_id} ended TIMEOUT" in message
     assert "DUE TO TIME LIMIT" in message  # slurmstepd's line in run.err
+    # SLURM's own verdict: killed at the one-minute limit, not after the 300 s sleep.
     assert slurm_cluster.job(job_id)["JobState"] == "TIMEOUT"
-    assert 55 < elapsed < 150, elapsed
 
 
 def test_a_new_driver_reattaches_to_the_job_a_killed_driver_left_running(slurm_cluster, project):
@@ -307,9 +305,6 @@ def py2rely(*args: str, cwd: Path, cluster: SlurmCluster, timeout: float = 900
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(os.environ.get("PY2RELY_SLURM_STA") != "1",
-                    reason="opt-in (PY2RELY_SLURM_STA=1): 26-38 min on the shared 2-core machine "
-                           "(Refine3D at bin 4 runs 17 iterations)")
 def test_the_sta_pipeline_at_bin_4_runs_through_slurm(slurm_cluster, tmp_path, relion_runtime):
     if "simulate" not in py2rely("--help", cwd=tmp_path, cluster=slurm_cluster).stdout:
         pytest.skip("needs `py2rely simulate` (the simulate plugin) for its dataset")
@@ -321,8 +316,8 @@ def test_the_sta_pipeline_at_bin_4_runs_through_slurm(slurm_cluster, tmp_path, r
                         "--tilt-step", "6", cwd=project, cluster=slurm_cluster)
     assert simulated.returncode == 0, simulated.stderr
     prepared = py2rely("prepare", "relion5-parameters", "-o", "sta.json", "-ts", "demo/tomograms.star",
-                       "-p", "demo/particles.star", "-ps", "2.5", "-pd", "160", "-bl", "4", "-nj", "1",
-                       "-np", "3", cwd=project, cluster=slurm_cluster)
+                       "-p", "demo/particles.star", "-ps", "2.5", "-pd", "160", "-bs", "1.5", "-bl", "4",
+                       "-nj", "1", "-np", "3", cwd=project, cluster=slurm_cluster)
     assert prepared.returncode == 0, prepared.stderr
     sta = ["pipelines", "sta", "-p", "sta.json", "--executor", "slurm",
            "--executor-setting", "poll_interval=0.5", "--executor-setting", f"mpi_launcher={MPI_LAUNCHER}",

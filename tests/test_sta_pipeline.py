@@ -10,7 +10,16 @@ import pytest
 
 from py2rely_core.map_compare import compare_with_reference
 from py2rely_plugins.relion5.sta import results
-from tests.sta_fixtures import DIAMETER, job_dirs, prepare, py2rely, start_driver, statuses, wait_for
+from tests.sta_fixtures import (
+    DIAMETER,
+    PIXEL_SIZE,
+    job_dirs,
+    prepare,
+    py2rely,
+    start_driver,
+    statuses,
+    wait_for,
+)
 
 pytestmark = pytest.mark.relion
 
@@ -93,3 +102,36 @@ def test_after_a_failed_job_only_it_and_what_follows_run_again(finished_project)
     new = job_dirs(project) - before
     assert sorted(d.split("/")[0] for d in new) == ["MaskCreate", "PostProcess"]
     assert rerun.stderr.count("job started") == 2
+
+
+def test_exported_copick_picks_sit_at_the_true_positions(finished_project, sim_dataset, tmp_path):
+    import copick
+    import numpy as np
+    import starfile
+
+    from tests.copick_fixtures import OBJECT, make_project
+
+    project, _ = finished_project
+    final = sorted(project.glob("Refine3D/job*/run_data.star"))[-1]
+    tomograms = starfile.read(sim_dataset / "tomograms.star", always_dict=True)["global"]
+    runs = tuple(str(name).split("_", 1)[1] for name in tomograms["rlnTomoName"])
+    config = make_project(tmp_path / "copick", runs)
+    exported = py2rely("export", "star2copick", "-p", str(final), "-c", str(config), "-s", "TS",
+                       "-n", OBJECT, "-ts", str(sim_dataset / "tomograms.star"), cwd=project)
+    assert exported.returncode == 0, exported.stderr
+    truth = starfile.read(sim_dataset / "ground_truth" / "particles.star", always_dict=True)["particles"]
+    root = copick.from_file(str(config))
+    distances = []
+    for _, tomogram in tomograms.iterrows():
+        run = root.get_run(str(tomogram["rlnTomoName"]).split("_", 1)[1])
+        picks = run.get_picks(object_name=OBJECT, user_id="relion", session_id="99")[0]
+        points, _ = picks.numpy()
+        centre = np.array([tomogram[f"rlnTomoSize{a}"] / 2.0 for a in "XYZ"]) * PIXEL_SIZE
+        mine = truth[truth["rlnTomoName"] == tomogram["rlnTomoName"]]
+        true_points = mine[[f"rlnCenteredCoordinate{a}Angst" for a in "XYZ"]].to_numpy() + centre
+        for point in true_points:
+            distances.append(float(np.min(np.linalg.norm(points - point, axis=1))))
+    median = float(np.median(distances))
+    print(f"exported picks vs truth: median {median:.2f} Å, max {max(distances):.2f} Å")
+    # Bin 2 pixels are 5 Å; refined shifts are applied, so picks stay within a pixel or two.
+    assert median < 5.0 and max(distances) < 15.0, (median, max(distances))

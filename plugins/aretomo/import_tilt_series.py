@@ -8,7 +8,6 @@ directories: the ``.mrcs`` name RELION needs for an image stack is a symbolic li
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 from collections import Counter
@@ -19,6 +18,7 @@ from typing import Any
 import click
 import pandas as pd
 
+from py2rely_core.atomic import replace_directory
 from py2rely_core.errors import InputError
 from py2rely_core.log import get_logger
 from py2rely_core.star import TILT_COLUMNS, TOMOGRAM_COLUMNS, read_star, require_columns, write_star
@@ -74,7 +74,7 @@ def import_tilt_series(
         for out in outputs:
             staged.append((out, _stage(out)))
         for out, staging in staged:
-            _replace(staging, out.final_dir)
+            replace_directory(staging, out.final_dir)
     finally:
         for _, staging in staged:
             shutil.rmtree(staging, ignore_errors=True)
@@ -124,23 +124,6 @@ def _check_written(staging: Path, out: SessionOutput) -> None:
         path = staging / f"{item.source.name}.star"
         tilt_blocks = read_star(path)
         require_columns(tilt_blocks[item.source.tomogram], path, item.source.tomogram, TILT_COLUMNS)
-
-
-def _replace(staging: Path, final_dir: Path) -> None:
-    """Put the staged directory in place; an existing one is removed only after that."""
-    old = None
-    if final_dir.exists():
-        old = final_dir.parent / f".{final_dir.name}.old-{os.getpid()}"
-        final_dir.rename(old)
-    try:
-        staging.rename(final_dir)
-    except OSError:
-        if old is not None:
-            old.rename(final_dir)
-        raise
-    if old is not None:
-        with contextlib.suppress(OSError):
-            shutil.rmtree(old)
 
 
 def _report(out: SessionOutput, logger: Any) -> None:

@@ -7,7 +7,6 @@ particles, divided by the noise variance. Tilt images are scaled so the noise ha
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import time
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from py2rely_core.atomic import replace_directory
 from py2rely_core.errors import InputError
 from py2rely_core.log import get_logger
 from py2rely_plugins.simulate import output
@@ -86,7 +86,7 @@ def simulate(config: SimulationConfig, output_dir: str | os.PathLike[str], overw
                      seconds=round(time.monotonic() - started, 1))
         parameters = _parameters(config, optics, all_series, renderer, signal_variance, noise_sigma)
         output.write_dataset(staging, final_dir, config, optics, all_series, truth_phantom, parameters)
-        _replace(staging, final_dir)
+        replace_directory(staging, final_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     seconds = time.monotonic() - started
@@ -104,23 +104,6 @@ def _footprint_variance(renderer: Renderer, all_series: list[TiltSeries]) -> flo
         for pick in np.flatnonzero(~series.picks["decoy"].to_numpy()):
             values.append(renderer.footprint_variance(series, zero, int(pick)))
     return float(np.mean(values))
-
-
-def _replace(staging: Path, final_dir: Path) -> None:
-    """Put the finished dataset in place; an existing directory is only removed after that."""
-    old = None
-    if final_dir.exists():
-        old = final_dir.parent / f".{final_dir.name}.old-{os.getpid()}"
-        final_dir.rename(old)
-    try:
-        staging.rename(final_dir)
-    except OSError:
-        if old is not None:
-            old.rename(final_dir)
-        raise
-    if old is not None:
-        with contextlib.suppress(OSError):
-            shutil.rmtree(old)
 
 
 def _parameters(config: SimulationConfig, optics: Optics, all_series: list[TiltSeries], renderer: Renderer,
