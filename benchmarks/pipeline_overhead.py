@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -29,8 +30,22 @@ SIMULATION = ["--tilt-series", "2", "--particles", "25", "--pixel-size", "2.5",
 REFERENCE_VENV = Path.home() / ".cache" / "py2rely-benchmarks" / "ref-0.7.1"
 
 
-def run(command: list[str], cwd: Path, timeout: float = 7200) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
+def run(command: list[str], cwd: Path, timeout: float = 7200,
+        env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                          check=False, env=env)
+
+
+def relion_on_path() -> dict[str, str]:
+    """The environment with the RELION py2rely uses first on PATH, so the earlier tool (which
+    only looks on PATH) runs the same programs."""
+    from py2rely_plugins.relion5.runtime import locate
+
+    runtime = locate()
+    env = dict(os.environ)
+    if runtime.bin_dir is not None:
+        env["PATH"] = f"{runtime.bin_dir}{os.pathsep}{env.get('PATH', '')}"
+    return env
 
 
 def command_seconds(job: Path) -> float:
@@ -94,8 +109,13 @@ def reference(workdir: Path) -> None:
         print(f"reference tool: prepare relion5-parameters failed: {prepared.stderr.strip()[-400:]}")
         return
     started = time.monotonic()
-    result = run([str(tool), "pipelines", "sta", "--parameter", "sta_parameters.json"], project,
-                 timeout=3600)
+    try:
+        result = run([str(tool), "pipelines", "sta", "--parameter", "sta_parameters.json"], project,
+                     timeout=3600, env=relion_on_path())
+    except subprocess.TimeoutExpired:
+        print(f"reference tool (py2rely 0.7.1): still running after {time.monotonic() - started:.0f} s;"
+              " stopped")
+        return
     wall = time.monotonic() - started
     failed = list(project.glob("*/job*/RELION_JOB_EXIT_FAILURE"))
     finished = list(project.glob("PostProcess/job*/postprocess.star"))

@@ -13,6 +13,7 @@ from py2rely_plugins.relion5.sta import results
 from tests.sta_fixtures import (
     DIAMETER,
     PIXEL_SIZE,
+    edit_parameters,
     job_dirs,
     prepare,
     py2rely,
@@ -24,8 +25,10 @@ from tests.sta_fixtures import (
 pytestmark = pytest.mark.relion
 
 # Measured on the CI dataset (tests/sta_fixtures.py): the final bin-2 map (postprocess.mrc)
-# reaches FSC 0.5 against the truth at 14.8 Å (0.143 at 10.9 Å; Nyquist 10 Å). The limit leaves
-# room for run-to-run variation of RELION's random half sets.
+# reaches FSC 0.5 against the truth at 15.3 Å with --random_seed 1 (the same in repeated runs;
+# seeds 2 and 3 gave 16.0 and 15.4 Å; Nyquist 10 Å). RELION's default seed is the clock, and one
+# such run drew half sets that gave 20.1 Å, so the test fixes the seed and keeps this margin.
+RANDOM_SEED = "--random_seed 1"
 TRUTH_FSC05_LIMIT = 18.0
 
 
@@ -34,7 +37,8 @@ def finished_project(sim_dataset, tmp_path_factory, relion_runtime):
     """A project whose first driver was killed (kill -9) during the first refinement, and which a
     second driver then finished. Yields (project, second driver's result)."""
     project = tmp_path_factory.mktemp("sta") / "project"
-    prepare(project, sim_dataset, "4,2")
+    parameters = prepare(project, sim_dataset, "4,2")
+    edit_parameters(parameters, refine3d={"other_args": RANDOM_SEED})
     first = start_driver(project)
     refine_out = project / "Refine3D" / "job003" / "run.out"
     wait_for(lambda: refine_out.exists() and "Expectation iteration 1" in refine_out.read_text(),
