@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
 from py2rely_core.errors import RuntimeNotFound
@@ -27,6 +29,19 @@ def test_a_second_install_finds_the_root_and_does_nothing(relion_runtime):
     assert result.returncode == 0, result.stderr
     assert "RELION runtime already installed" in result.stdout
     assert layout.root.stat().st_mtime_ns == stamp
+
+
+@pytest.mark.relion
+def test_mpirun_runs_wrappers_given_by_absolute_path(relion_runtime, tmp_path):
+    """RELION's GUI and other pipeliners write `mpirun -n 3 /full/path/relion_..._mpi`: each rank
+    then starts the wrapper inside the root, which must run the program, not enter it again."""
+    if relion_runtime.kind != "embedded":
+        pytest.skip("RELION comes from PATH on this machine; no wrappers")
+    bin_dir = relion_runtime.bin_dir
+    result = subprocess.run([str(bin_dir / "mpirun"), "-n", "2", str(bin_dir / "relion_refine"),
+                             "--version"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("RELION version: 5.1") == 2, result.stdout
 
 
 def test_stale_wrappers_are_refreshed_without_reinstalling(tmp_path):

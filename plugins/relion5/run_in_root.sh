@@ -8,6 +8,13 @@
 # so nothing stays mounted and no MPI rank outlives the job.
 set -eu
 
+if [ "${PY2RELY_INSIDE_RELION_ROOT:-}" = 1 ]; then
+    # Already inside the root: a wrapper's absolute path handed to mpirun (RELION's GUI and other
+    # pipeliners write `mpirun -n 3 /path/to/relion_refine_mpi`) runs each rank here. Namespaces
+    # cannot be entered twice, so run the program itself.
+    exec "/usr/bin/$(basename "$0")" "$@"
+fi
+
 root=$(cat "$(dirname "$0")/.root")
 program=$(basename "$0")
 
@@ -35,6 +42,7 @@ exec unshare --mount --propagation private --pid --fork --kill-child -- sh -eu -
     unset LD_LIBRARY_PATH LD_PRELOAD PYTHONHOME PYTHONPATH
     export PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin
     export HOME="${HOME:-/root}"
+    export PY2RELY_INSIDE_RELION_ROOT=1
     if [ "$(id -u)" = 0 ]; then
         export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
     fi
