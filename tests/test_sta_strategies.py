@@ -60,6 +60,8 @@ def test_denovo_strategy_makes_a_map_relion_refines_against(sim_dataset, tmp_pat
     with mrcfile.open(initial) as mrc:
         assert mrc.data.shape == (24, 24, 24)
         assert abs(float(mrc.voxel_size.x) - 10.0) < 1e-3
+    # The binning's offset search replaces the GUI's default rather than repeating the flag.
+    assert "specified more than once" not in (project / "InitialModel/job002/run.err").read_text()
     refine = read_job_star(project / "Refine3D/job003/job.star")
     assert refine.options["fn_ref"] == "InitialModel/job002/initial_model.mrc"
     assert refine.options["sampling"] == "7.5 degrees"  # global search: the de novo frame is new

@@ -200,8 +200,9 @@ class JobOptions:
         settings = self.params.initial_model.denovo
         compute = self.params.compute
         # RELION's InitialModel job writes --offset_range 6 --offset_step 2 (pixels, sized for
-        # ~1 Å data); at a binned pixel size that is a 60 Å search. Later flags win, so the
-        # binning's own range is appended, with the offset-prior floor the same code path needs.
+        # ~1 Å data); at a binned pixel size that is a 60 Å search. The binning's own range goes
+        # into other_args instead (the job type then leaves its default out), with the
+        # offset-prior floor the same code path needs.
         offset_range = pixels(stage.refine3d.offset_range, stage)
         search = "" if "--offset_range" in settings.other_args else (
             f"--offset_range {offset_range} --offset_step 1")
