@@ -11,7 +11,7 @@ import click
 
 from py2rely_core import __version__, log
 from py2rely_core.errors import Py2relyError
-from py2rely_core.plugins import KINDS, Plugins, get_plugins
+from py2rely_core.plugins import Plugins, get_plugins, parse_preferences
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
@@ -40,10 +40,15 @@ class Py2relyGroup(click.Group):
               help="Least severe log messages shown.")
 @click.option("--log-format", type=click.Choice(log.LOG_FORMATS), default="console",
               show_default=True, help="Human console lines or JSON lines (one object per event).")
+@click.option("--prefer-plugin", "prefer_plugin", multiple=True, metavar="KIND:NAME=PLUGIN",
+              help="Where two plugins provide the same name, use this plugin's (e.g. "
+                   "job_types:relion.pseudosubtomo=my_extraction); repeatable.")
 @click.pass_context
-def root(ctx: click.Context, log_level: str, log_format: str) -> None:
+def root(ctx: click.Context, log_level: str, log_format: str, prefer_plugin: tuple[str, ...]) -> None:
     """Sub-tomogram averaging with RELION 5: prepare inputs, run pipelines, export results."""
     log.configure(LOG_LEVELS[log_level], log_format)
+    if prefer_plugin:
+        get_plugins().prefer(parse_preferences(",".join(prefer_plugin)))
     ctx.ensure_object(dict)
     ctx.obj["log_format"] = log_format
 
@@ -71,7 +76,7 @@ def plugins_command() -> None:
     for info in sorted(plugins.infos, key=lambda i: i.name):
         status = "BROKEN" if info.error else "ok"
         click.echo(f"{info.name}  [{status}]  {info.distribution} {info.version}  ({info.module})")
-        for kind in KINDS:
+        for kind in plugins.kinds:
             names = info.provides.get(kind.key)
             if names:
                 click.echo(f"    {kind.key.replace('_', ' ')}: {', '.join(names)}")
@@ -94,12 +99,10 @@ def _converter_command(converter: Any) -> click.Command:
 
 
 def build_cli(plugins: Plugins) -> click.Group:
-    """Attach what plugins provide: importers, exporters and their own commands."""
-    # Import here: the core's own commands register themselves on the groups above.
-    from py2rely_core import commands  # noqa: F401
-
+    """Attach what plugins provide: their own commands, importers and exporters."""
     for problem in plugins.load_problems():
         click.echo(f"warning: {problem}", err=True)
+    plugins.hook.py2rely_cli_commands(cli=root)
     for group, key in ((prepare, "importers"), (export, "exporters")):
         try:
             converters = plugins.registry(key)
@@ -109,7 +112,6 @@ def build_cli(plugins: Plugins) -> click.Group:
         for name, converter in converters.items():
             if name not in group.commands:
                 group.add_command(_converter_command(converter))
-    plugins.hook.py2rely_cli_commands(cli=root)
     return root
 
 

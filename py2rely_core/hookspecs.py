@@ -1,12 +1,16 @@
-"""The whole plugin contract on one page.
+"""The core's plugin contract on one page: the generic hooks every py2rely plugin can implement.
 
 A plugin is a module (or object) with functions named like the hooks below, decorated with
 ``@hookimpl`` (``from py2rely_core.hookspecs import hookimpl``), and an entry point in the group
 ``py2rely`` pointing at it. Bundled plugins are registered exactly the same way.
 
 Registration hooks return a list of objects; the core collects them by their ``name`` attribute and
-refuses two plugins giving the same name for the same kind. The object protocols are in
-``py2rely_core.interfaces``.
+refuses two plugins giving the same name for the same kind (unless the user chose a provider, see
+``py2rely_core.plugins``). The object protocols are in ``py2rely_core.interfaces``.
+
+A plugin may declare hooks of its own (as pytest plugins do with ``pytest_addhooks``): the relion5
+plugin declares the STA pipeline's hooks (initial-model strategies, class selectors) in
+``py2rely_plugins.relion5.sta.hookspecs`` through ``py2rely_add_hookspecs``.
 """
 
 from __future__ import annotations
@@ -19,11 +23,10 @@ if TYPE_CHECKING:
     import click
 
     from py2rely_core.interfaces import (
-        ClassSelector,
         ExecutorFactory,
         Exporter,
+        HookDeclarations,
         Importer,
-        InitialModelStrategy,
         JobResult,
         JobType,
         PlannedJob,
@@ -36,18 +39,15 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 
 @hookspec
+def py2rely_add_hookspecs(declarations: HookDeclarations) -> None:
+    """Once, after every plugin is registered and before any other hook is called: a plugin that
+    defines hooks of its own declares them (``declarations.add_hookspecs(module)``) and the kinds
+    of named objects its registration hooks return (``declarations.add_kind(Kind(...))``)."""
+
+
+@hookspec
 def py2rely_job_types() -> list[JobType]:
     """At start-up: job builders, each keyed by its RELION type label (``relion.refine3d.tomo``)."""
-
-
-@hookspec
-def py2rely_initial_model_strategies() -> list[InitialModelStrategy]:
-    """At start-up: strategies that run the jobs producing the first reference of a pipeline."""
-
-
-@hookspec
-def py2rely_class_selectors() -> list[ClassSelector]:
-    """At start-up: rules that choose which classes of a Class3D result to keep."""
 
 
 @hookspec

@@ -7,11 +7,14 @@ that ``py2rely plugins`` prints.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from types import ModuleType
+
     import click
+    from pluggy import PluginManager
 
 
 # ---------------------------------------------------------------------------------------------
@@ -80,6 +83,10 @@ class PlannedJob:
     stage: str  # human name of the step, e.g. "refine3d"
     binning: int | None = None
     note: str = ""
+
+    def with_options(self, **changes: str) -> PlannedJob:
+        """The same job with some options changed (``planned.with_options(sym_name="C1")``)."""
+        return replace(self, options={**self.options, **changes})
 
 
 @dataclass
@@ -168,81 +175,6 @@ class ExecutorFactory(Protocol):
 
 
 # ---------------------------------------------------------------------------------------------
-# Workflow pieces
-
-
-@dataclass(frozen=True)
-class InitialReference:
-    """The first reference of a pipeline and the particles to refine against it.
-
-    ``angles_known``: the particles' orientations already match the map to within a few degrees
-    (imported or aligned poses), so the first refinement searches locally; False asks for a
-    global search (slow).
-    """
-
-    map_path: str
-    particles_path: str
-    angles_known: bool = True
-    note: str = ""
-
-    @property
-    def job_dir(self) -> str:
-        head, _, _ = self.map_path.rpartition("/")
-        return f"{head}/" if head else ""
-
-
-@runtime_checkable
-class InitialModelStrategy(Protocol):
-    """Runs the jobs that make the first reference.
-
-    ``make_reference(context)`` receives the STA stage context (see ``py2rely_core.stage``): the
-    parameters, the extracted particles at the first binning and ``context.run(planned_job)``,
-    which runs (or reuses) a job and returns its ``JobResult``.
-    """
-
-    name: str
-    description: str
-
-    def make_reference(self, context: Any) -> InitialReference: ...
-
-
-@dataclass(frozen=True)
-class ClassSummary:
-    number: int  # 1-based, as rlnClassNumber
-    particles: int
-    distribution: float  # share of particles, 0..1
-    resolution: float  # Å (rlnEstimatedResolution)
-    accuracy_rotations: float  # degrees
-    accuracy_translations: float  # Å
-    map_path: str
-
-
-def format_class_table(classes: Sequence[ClassSummary]) -> str:
-    """The per-class table shown to users (manual selection, decision files, reports)."""
-    lines = ["class  particles  share  resolution  acc.rot  acc.trans  map"]
-    for c in classes:
-        lines.append(f"{c.number:>5}  {c.particles:>9}  {c.distribution:>5.1%}  {c.resolution:>8.1f} Å"
-                     f"  {c.accuracy_rotations:>6.2f}°  {c.accuracy_translations:>7.2f} Å  {c.map_path}")
-    return "\n".join(lines)
-
-
-@dataclass(frozen=True)
-class ClassSelection:
-    kept: tuple[int, ...]  # class numbers
-    reason: str
-
-
-@runtime_checkable
-class ClassSelector(Protocol):
-    name: str
-    description: str
-
-    def select(
-        self, classes: Sequence[ClassSummary], settings: Mapping[str, Any]
-    ) -> ClassSelection: ...
-
-
-# ---------------------------------------------------------------------------------------------
 # Converters
 
 
@@ -278,3 +210,32 @@ class PluginInfo:
     module: str
     provides: dict[str, list[str]] = field(default_factory=dict)
     error: str | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# Plugins declaring their own hooks
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A kind of named object plugins register through one hook (executors, job types, ...)."""
+
+    key: str  # registry key and the word used in `py2rely plugins`
+    hook: str
+    noun: str  # singular, for messages
+
+
+class HookDeclarations:
+    """What ``py2rely_add_hookspecs`` receives: where a plugin declares its own hooks and kinds."""
+
+    def __init__(self, manager: PluginManager, kinds: list[Kind]) -> None:
+        self._manager = manager
+        self._kinds = kinds
+
+    def add_hookspecs(self, module: ModuleType | object) -> None:
+        self._manager.add_hookspecs(module)
+
+    def add_kind(self, kind: Kind) -> None:
+        if any(known.key == kind.key for known in self._kinds):
+            raise ValueError(f"a kind named '{kind.key}' is declared twice")
+        self._kinds.append(kind)

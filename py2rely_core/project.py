@@ -20,6 +20,7 @@ from typing import Any
 
 from py2rely_core import atomic
 from py2rely_core.errors import ProjectLocked, Py2relyError
+from py2rely_core.markers import read_markers
 from py2rely_core.relion_files import (
     PIPELINE_FILE,
     JobStar,
@@ -30,11 +31,6 @@ from py2rely_core.relion_files import (
     render_pipeline,
 )
 
-SUCCESS_MARKER = "RELION_JOB_EXIT_SUCCESS"
-FAILURE_MARKER = "RELION_JOB_EXIT_FAILURE"
-ABORTED_MARKER = "RELION_JOB_EXIT_ABORTED"
-ABORT_REQUEST = "RELION_JOB_ABORT_NOW"
-EXIT_MARKERS = (SUCCESS_MARKER, FAILURE_MARKER, ABORTED_MARKER)
 JOB_RECORD = "py2rely_job.json"  # identity and executor handle of one job, kept in its directory
 DRIVER_LOCK = ".py2rely.lock"
 RELION_LOCK_DIR = ".relion_lock"
@@ -229,22 +225,9 @@ class Project:
         with open(self.root / job_dir / "note.txt", "a", encoding="utf-8") as note:
             note.write(text)
 
-    def marker(self, job_dir: str, name: str) -> Path:
-        return self.root / job_dir / name
-
-    def clear_markers(self, job_dir: str) -> None:
-        for name in (*EXIT_MARKERS, ABORT_REQUEST):
-            self.marker(job_dir, name).unlink(missing_ok=True)
-
     def state(self, job_dir: str) -> JobDirState:
         """The job's status read from RELION's exit markers (not from any record)."""
-        if self.marker(job_dir, ABORTED_MARKER).exists():
-            return JobDirState(job_dir, "Aborted")
-        if self.marker(job_dir, FAILURE_MARKER).exists():
-            return JobDirState(job_dir, "Failed")
-        if self.marker(job_dir, SUCCESS_MARKER).exists():
-            return JobDirState(job_dir, "Succeeded")
-        return JobDirState(job_dir, "Unfinished")
+        return JobDirState(job_dir, read_markers(self.root / job_dir).status)
 
     def write_nodes_tree(self, outputs: Mapping[str, str]) -> None:
         """The hidden .Nodes/<kind>/<path> files the RELION GUI's file browser lists."""

@@ -24,7 +24,8 @@ from py2rely_core.interfaces import (
     PlannedJob,
     RunnableJob,
 )
-from py2rely_core.project import FAILURE_MARKER, SUCCESS_MARKER, Project
+from py2rely_core.markers import record_failure
+from py2rely_core.project import Project
 from py2rely_core.relion_files import ABORTED, FAILED, RUNNING, SUCCEEDED, JobStar
 from py2rely_core.script import command_line
 
@@ -56,7 +57,6 @@ class JobRunner:
         hook: Any = None,
         setup_lines: Sequence[str] = (),
         dry_run: bool = False,
-        describe: Callable[[RunnableJob], str] | None = None,
         echo: Callable[[str], None] = print,
     ) -> None:
         self.project = project
@@ -180,8 +180,7 @@ class JobRunner:
         project.write_job_pipeline(job_dir, pipeline)
         project.write_nodes_tree(outputs)
         self._log("job started", job_dir, planned.stage, binning=planned.binning)
-        if self.hook is not None:
-            self.hook.py2rely_job_started(job=planned, job_dir=job_dir, project_dir=str(project.root))
+        self._notify("py2rely_job_started", job=planned, job_dir=job_dir, project_dir=str(project.root))
         handle = self.executor.start(runnable)
         return self._finish(planned.stage, job_type, options, job_dir, runnable, handle, started,
                             record, planned)
@@ -199,9 +198,9 @@ class JobRunner:
         status, problem = self._judge(job_type, options, job_dir, outcome)
         elapsed = self._conclude(job_dir, status, started, record)
         result = JobResult(job_dir=job_dir, status=status, elapsed=elapsed, message=problem)
-        if self.hook is not None and planned is not None:
-            self.hook.py2rely_job_finished(job=planned, result=result,
-                                           project_dir=str(self.project.root))
+        if planned is not None:
+            self._notify("py2rely_job_finished", job=planned, result=result,
+                         project_dir=str(self.project.root))
         if status != SUCCEEDED:
             self._log("job failed", job_dir, stage, elapsed=elapsed, status=status)
             raise JobFailed(self._failure_message(job_dir, runnable, status, problem, outcome))
@@ -226,8 +225,7 @@ class JobRunner:
         return SUCCEEDED, ""
 
     def _mark_failed(self, job_dir: str) -> None:
-        self.project.marker(job_dir, SUCCESS_MARKER).unlink(missing_ok=True)
-        self.project.marker(job_dir, FAILURE_MARKER).touch()
+        record_failure(self.project.path(job_dir))
 
     def _conclude(self, job_dir: str, status: str, started: float, record: dict[str, Any]) -> float:
         elapsed = time.time() - started
@@ -263,10 +261,22 @@ class JobRunner:
 
     def _remember(self, planned: PlannedJob, result: JobResult) -> JobResult:
         self.results.append((planned, result))
-        if result.reused and self.hook is not None:
-            self.hook.py2rely_job_finished(job=planned, result=result,
-                                           project_dir=str(self.project.root))
+        if result.reused:
+            self._notify("py2rely_job_finished", job=planned, result=result,
+                         project_dir=str(self.project.root))
         return result
+
+    def _notify(self, hook_name: str, **kwargs: Any) -> None:
+        """Call an event hook on every plugin; a plugin that raises is logged and skipped (events
+        are notifications: they must not stop or fail a job)."""
+        if self.hook is None:
+            return
+        for impl in getattr(self.hook, hook_name).get_hookimpls():
+            try:
+                impl.function(*(kwargs[name] for name in impl.argnames))
+            except Exception as exc:
+                self.logger.warning("plugin hook failed", plugin=impl.plugin_name, hook=hook_name,
+                                    error=f"{type(exc).__name__}: {exc}")
 
     def _log(self, event: str, job_dir: str, stage: str, **fields: Any) -> None:
         if self.dry_run:

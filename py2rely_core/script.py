@@ -14,7 +14,7 @@ import shlex
 from collections.abc import Sequence
 
 from py2rely_core.interfaces import Command, RunnableJob
-from py2rely_core.project import (
+from py2rely_core.markers import (
     ABORT_REQUEST,
     ABORTED_MARKER,
     FAILURE_MARKER,

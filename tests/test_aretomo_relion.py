@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import starfile
 
-from py2rely_core import fsc as F
+from py2rely_plugins.relion5.sta import fsc as F
 from py2rely_plugins.simulate.aretomo_files import AreTomoLayout
 from py2rely_plugins.simulate.dataset import simulate
 from tests.test_aretomo_import import (

@@ -1,6 +1,6 @@
 import pytest
 
-from py2rely_core.boxsize import BOX_SIZES, box_for_binning, fft_friendly_at_least
+from py2rely_plugins.relion5.sta.boxsize import BOX_SIZES, box_for_binning, fft_friendly_at_least
 
 
 def test_guide_example_gives_84_168_352_and_a_larger_cropped_box_at_bin_1():

@@ -1,11 +1,11 @@
-"""py2rely_core.fsc on cases whose answer is known."""
+"""py2rely_plugins.relion5.sta.fsc on cases whose answer is known."""
 
 import math
 
 import numpy as np
 import pytest
 
-from py2rely_core import fsc as F
+from py2rely_plugins.relion5.sta import fsc as F
 
 BOX = 64
 PIXEL = 2.0

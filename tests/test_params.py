@@ -4,7 +4,7 @@ import os
 import pytest
 
 from py2rely_core.errors import ParameterError
-from py2rely_core.params import (
+from py2rely_plugins.relion5.sta.params import (
     SCHEMA_VERSION,
     build_parameters,
     dump_parameters,

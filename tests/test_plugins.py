@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from py2rely_core.errors import PluginError
 from tests.cli_helpers import error_lines, run_py2rely
 
 FIXTURES = Path(__file__).parent / "fixtures" / "plugins"
@@ -133,3 +135,38 @@ def test_two_plugins_claiming_one_name_are_both_named(install_plugin, tmp_path):
     run = run_py2rely("pipelines", "sta", "-p", str(tmp_path / "none.json"), "--dry-run")
     assert run.returncode != 0
     assert "Traceback" not in run.stderr
+
+
+def test_the_user_chooses_which_of_two_plugins_provides_a_name(install_plugin, tmp_path):
+    install_plugin("duplicate_plugin", "py2rely-duplicate-plugin")
+    chosen = run_py2rely("--prefer-plugin", "executors:local=duplicate", "plugins")
+    assert chosen.returncode == 0, chosen.stderr
+    kept_bundled = run_py2rely("--prefer-plugin", "executors:local=executors", "plugins")
+    assert kept_bundled.returncode == 0, kept_bundled.stderr
+    from_env = run_py2rely("plugins", env={**os.environ,
+                                            "PY2RELY_PREFER_PLUGIN": "executors:local=duplicate"})
+    assert from_env.returncode == 0, from_env.stderr
+    wrong = run_py2rely("--prefer-plugin", "executors:local=copick", "plugins")
+    assert wrong.returncode == 3
+    assert any("plugin 'copick' does not provide executor 'local'" in line
+               for line in error_lines(wrong)), wrong.stderr
+
+
+def test_a_preferred_job_type_replaces_the_bundled_one():
+    from py2rely_core.plugins import load
+    from py2rely_plugins.relion5.jobtypes import ExtractSubtomos
+
+    class OtherExtraction(ExtractSubtomos):
+        description = "a lab's own extraction"
+
+    module = type(sys)("alt_extraction")
+    from py2rely_core.hookspecs import hookimpl
+
+    module.py2rely_job_types = hookimpl(lambda: [OtherExtraction()])
+    plugins = load(extra=[("alt", module)])
+    with pytest.raises(PluginError, match=r"plugins 'relion5' and 'alt' both provide job type "
+                                          r"'relion\.pseudosubtomo'.*--prefer-plugin"):
+        plugins.registry("job_types")
+    plugins.prefer({("job_types", "relion.pseudosubtomo"): "alt"})
+    assert isinstance(plugins.get("job_types", "relion.pseudosubtomo"), OtherExtraction)
+    assert plugins.get("job_types", "relion.refine3d.tomo").name == "relion.refine3d.tomo"

@@ -3,7 +3,7 @@ convention error switched on in the simulator makes that fail.
 
 Criterion (stated in docs/simulate.md): with the true poses, FSC(reconstruction, phantom) >= 0.5
 out to 1.5 × the Nyquist resolution of the binning (15 Å at bin 2 from 2.5 Å/px), computed by
-py2rely_core.fsc inside a soft sphere 10 Å wider than the particle. A control fails it at low
+py2rely_plugins.relion5.sta.fsc inside a soft sphere 10 Å wider than the particle. A control fails it at low
 resolution: FSC 0.5 worse than 40 Å.
 """
 
@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import starfile
 
-from py2rely_core import fsc as F
+from py2rely_plugins.relion5.sta import fsc as F
 from py2rely_plugins.simulate.config import SimulationConfig
 from py2rely_plugins.simulate.dataset import simulate
 

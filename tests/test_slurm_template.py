@@ -194,7 +194,7 @@ def test_command_line_overrides_win_over_the_parameter_file_and_are_validated():
     ("PREEMPTED", ["RELION_JOB_EXIT_FAILURE"], "Failed", "SLURM job 42 ended PREEMPTED (exit code 0:15)"),
     ("CANCELLED", ["RELION_JOB_EXIT_ABORTED"], "Aborted", "SLURM job 42 ended CANCELLED (exit code 0:15)"),
     (None, ["RELION_JOB_EXIT_SUCCESS"], "Succeeded", "SLURM job 42 (no longer known to SLURM)"),
-    (None, [], "Failed", "SLURM job 42 is no longer known to SLURM and left no RELION exit marker"),
+    (None, [], "Failed", "SLURM job 42 (no longer known to SLURM), but it left no RELION exit marker"),
 ])
 def test_final_states_and_markers_decide_the_outcome(tmp_path, state, markers, status, detail):
     """The mapping from a final record (scontrol/sacct, or none once purged) and the job dir's

@@ -8,8 +8,8 @@ import math
 
 import pytest
 
-from py2rely_core.map_compare import compare_with_reference
 from py2rely_plugins.relion5.sta import results
+from py2rely_plugins.relion5.sta.map_compare import compare_with_reference
 from tests.sta_fixtures import (
     DIAMETER,
     PIXEL_SIZE,

@@ -1,6 +1,6 @@
 import pytest
 
-from py2rely_core.symmetry import normalise_symmetry
+from py2rely_plugins.relion5.symmetry import normalise_symmetry
 
 
 @pytest.mark.parametrize("name", ["C1", "c7", "C12", "D2", "d17", "T", "O", "I", "I1", "I2", "I3", "I4"])

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from py2rely_core.errors import InputError
-from py2rely_core.params import build_parameters, save_parameters
-from py2rely_core.template import (
+from py2rely_plugins.relion5.sta.params import build_parameters, save_parameters
+from py2rely_plugins.relion5.sta.template import (
     TemplateSettings,
     check_template_fits,
     default_output_path,

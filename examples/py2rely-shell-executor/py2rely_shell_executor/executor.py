@@ -16,7 +16,7 @@ from typing import Any
 
 from py2rely_core.errors import ParameterError
 from py2rely_core.interfaces import ExitOutcome, RunnableJob
-from py2rely_core.project import ABORT_REQUEST, ABORTED_MARKER, FAILURE_MARKER, SUCCESS_MARKER
+from py2rely_core.markers import outcome_from_markers, record_abort, request_abort
 from py2rely_core.script import render_job_script
 from py2rely_shell_executor import scheduler
 
@@ -89,19 +89,15 @@ class ShellExecutor:
         while scheduler.is_active(handle.job_id):
             time.sleep(self.settings.poll_interval)
         # The job script leaves exactly one of RELION's markers; they are the outcome.
-        if handle.path(ABORTED_MARKER).exists():
-            return ExitOutcome("Aborted", None, f"shell job {handle.job_id} aborted")
-        if handle.path(SUCCESS_MARKER).exists() and not handle.path(FAILURE_MARKER).exists():
-            return ExitOutcome("Succeeded", 0)
-        return ExitOutcome("Failed", None, f"shell job {handle.job_id} failed")
+        return outcome_from_markers(handle.path(""), None, f"shell job {handle.job_id} ended")
 
     def cancel(self, handle: ShellHandle) -> None:
-        handle.path(ABORT_REQUEST).touch()  # the script then records an abort, not a failure
+        request_abort(handle.path(""))  # the script then records an abort, not a failure
         scheduler.cancel(handle.job_id)
         deadline = time.monotonic() + 30
         while scheduler.is_active(handle.job_id) and time.monotonic() < deadline:
             time.sleep(0.2)
-        handle.path(ABORTED_MARKER).touch()
+        record_abort(handle.path(""))
 
     def reattach(self, job: RunnableJob) -> ShellHandle | None:
         try:

@@ -1,0 +1,155 @@
+"""`py2rely demo`: the whole guide on a simulated dataset, in one command.
+
+simulate → prepare relion5-parameters → (prepare template from the ground truth, for the
+`reference` route) → pipelines sta → the final table, plus the final map's FSC against the
+simulator's ground truth. It installs the embedded RELION runtime first when no RELION is found.
+Rerunning it reuses the dataset, the parameter file and every finished job.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from py2rely_core.cli import CONTEXT_SETTINGS, optional_bool
+from py2rely_core.errors import InputError
+from py2rely_core.star import check_particles_match_tomograms, read_particles, read_tomograms
+from py2rely_plugins.relion5 import runtime as rt
+from py2rely_plugins.relion5.sta.cli import StaRequest, print_outcome, run_sta
+from py2rely_plugins.relion5.sta.params import (
+    build_parameters,
+    load_parameters,
+    parse_binning_list,
+    save_parameters,
+)
+
+# The demo dataset: small enough that the bin 4 → 2 pipeline runs in minutes on 2 cores
+# (docs/demo.md has the measured times).
+DEMO_DATASET = {
+    "tilt-series": "2", "particles": "30", "tilt-range": "60", "tilt-step": "3",
+    "pixel-size": "2.5", "image-size": "512", "particle-diameter": "160", "snr": "0.2",
+}
+DEMO_DIAMETER = 160.0
+DEMO_PIXEL = 2.5
+
+
+def _progress(message: str) -> None:
+    click.echo(f"[demo] {message}", err=True)
+
+
+def ensure_runtime() -> None:
+    if rt.locate() is None:
+        _progress("no RELION on PATH: installing the embedded RELION 5.1 runtime (once)")
+        rt.install(progress=_progress)
+
+
+def simulate_dataset(data_dir: Path, options: dict[str, str], seed: int) -> None:
+    record = data_dir / "ground_truth" / "simulation.json"
+    if record.is_file():
+        _progress(f"reusing the simulated dataset in {data_dir}")
+        return
+    root = click.get_current_context().find_root().command
+    simulate = root.commands.get("simulate") if isinstance(root, click.Group) else None
+    if simulate is None:
+        raise InputError("py2rely demo", "the `simulate` plugin is not installed",
+                         "the bundled plugin py2rely_plugins.simulate")
+    args = ["-o", str(data_dir), "--seed", str(seed)]
+    for key, value in options.items():
+        args += [f"--{key}", value]
+    _progress("simulating: " + " ".join(args))
+    simulate.main(args=args, standalone_mode=False)
+
+
+def write_parameters(project: Path, data_dir: Path, binning_list: list[int], processes: int,
+                     threads: int, decoy_classes: bool) -> Path:
+    path = project / "sta_parameters.json"
+    tomograms = read_tomograms(data_dir / "tomograms.star")
+    particles = read_particles(data_dir / "particles.star")
+    check_particles_match_tomograms(particles, tomograms, DEMO_PIXEL)
+    params = build_parameters(
+        tilt_series=str(data_dir / "tomograms.star"), particles=str(data_dir / "particles.star"),
+        tilt_series_pixel_size=DEMO_PIXEL, symmetry="C1", low_pass=40.0, diameter=DEMO_DIAMETER,
+        denovo=False, box_scaling=1.5, binning_list=binning_list, threads=threads,
+        processes=processes,
+    )
+    if decoy_classes:
+        params.class3d.nr_classes = 2
+    if path.is_file() and load_parameters(path) == params:
+        return path
+    project.mkdir(parents=True, exist_ok=True)
+    save_parameters(params, path)
+    return path
+
+
+def make_template(project: Path, data_dir: Path, parameter_file: Path) -> Path:
+    """The `reference` route's template: the ground-truth phantom at the first binning."""
+    from py2rely_plugins.relion5.sta.template import make_template as resample
+    from py2rely_plugins.relion5.sta.template import read_map_info, resolve_settings, write_template
+
+    params = load_parameters(parameter_file)
+    output = project / "reference.mrc"
+    if not output.is_file():
+        info = read_map_info(data_dir / "ground_truth" / "phantom.mrc")
+        settings = resolve_settings(info, input_voxel_size=None,
+                                    output_voxel_size=params.first.pixel_size,
+                                    low_pass=params.particle.low_pass, box=None, params=params)
+        write_template(resample(info, settings), output, settings.output_voxel_size)
+    return output
+
+
+@click.command("demo", context_settings=CONTEXT_SETTINGS)
+@click.option("-o", "--output", default="py2rely-demo", show_default=True, type=click.Path(file_okay=False),
+              help="Directory for the dataset (data/) and the RELION project (project/).")
+@click.option("-bl", "--binning-list", default="4,2", show_default=True, help="Binnings to refine at.")
+@click.option("--initial-model", default="reconstruct", show_default=True,
+              help="reconstruct | reference (template from the ground truth) | denovo | a plugin's.")
+@optional_bool("-rc3d", "--run-class3D", "run_class3d", help="Auto-Class3D after the first refinement.")
+@click.option("-cs", "--class-selection", default=None, help="Class selector (with --run-class3D).")
+@click.option("--decoy-fraction", default=0.0, show_default=True, type=click.FloatRange(0, 0.9),
+              help="Share of picks with no particle (for --run-class3D).")
+@click.option("--particles", default=int(DEMO_DATASET["particles"]), show_default=True,
+              type=click.IntRange(min=4), help="Particles per tilt series.")
+@click.option("--seed", default=1, show_default=True, type=int, help="Simulation seed.")
+@click.option("-np", "--nprocesses", default=3, show_default=True, type=click.IntRange(min=1),
+              help="MPI ranks per job.")
+@click.option("-nj", "--nthreads", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Threads per rank.")
+@click.option("--executor", default="local", show_default=True, help="Executor (local, slurm, ...).")
+@click.option("--executor-setting", "executor_settings_", multiple=True, metavar="KEY=VALUE",
+              help="Executor setting override (repeatable).")
+@click.option("--dry-run", is_flag=True, help="Simulate and prepare, then print the plan only.")
+def demo_command(output: str, binning_list: str, initial_model: str, run_class3d: bool,
+                 class_selection: str | None, decoy_fraction: float, particles: int, seed: int,
+                 nprocesses: int, nthreads: int, executor: str, executor_settings_: tuple[str, ...],
+                 dry_run: bool) -> None:
+    """Simulate a dataset with a known answer and run the STA pipeline on it."""
+    try:
+        binnings = parse_binning_list(binning_list)
+    except ValueError as exc:
+        raise InputError("--binning-list", str(exc), "e.g. 4,2") from None
+    base = Path(output).resolve()
+    data_dir, project = base / "data", base / "project"
+    if not dry_run:
+        ensure_runtime()
+    options = {**DEMO_DATASET, "particles": str(particles), "decoy-fraction": str(decoy_fraction)}
+    simulate_dataset(data_dir, options, seed)
+    parameter_file = write_parameters(project, data_dir, binnings, nprocesses, nthreads,
+                                      decoy_classes=run_class3d and decoy_fraction > 0)
+    template = make_template(project, data_dir, parameter_file) if initial_model == "reference" else None
+    outcome = run_sta(StaRequest(
+        parameter=str(parameter_file), project_dir=str(project),
+        reference_template=str(template) if template else None,
+        initial_model=None if initial_model == "reference" else initial_model,
+        run_class3d=run_class3d, class_selection=class_selection, executor=executor,
+        executor_settings=executor_settings_, dry_run=dry_run,
+    ))
+    if dry_run:
+        return
+    print_outcome(outcome)
+    if outcome.final_map:
+        from py2rely_plugins.relion5.sta.map_compare import compare_with_reference
+
+        comparison = compare_with_reference(project / outcome.final_map,
+                                            data_dir / "ground_truth" / "phantom.mrc", DEMO_DIAMETER)
+        click.echo(f"Final map against the simulated truth: {comparison.summary()}")

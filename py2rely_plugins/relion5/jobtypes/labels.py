@@ -1,0 +1,15 @@
+"""RELION 5 job type labels (``_rlnJobTypeLabel``), as the job builders register them and as the
+STA pipeline and ``py2rely status`` ask for them."""
+
+EXTRACT = "relion.pseudosubtomo"
+RECONSTRUCT = "relion.reconstructparticletomo"
+CTF_REFINE = "relion.ctfrefinetomo"
+POLISH = "relion.framealigntomo"
+REFINE3D = "relion.refine3d.tomo"
+CLASS3D = "relion.class3d"
+INITIAL_MODEL = "relion.initialmodel.tomo"
+MASK_CREATE = "relion.maskcreate"
+POSTPROCESS = "relion.postprocess"
+REMOVE_DUPLICATES = "relion.select.removeduplicates"
+SELECT_ON_VALUE = "relion.select.onvalue"
+JOIN_PARTICLES = "relion.joinstar.particles"

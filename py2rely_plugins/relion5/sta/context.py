@@ -1,0 +1,121 @@
+"""``StaContext``: the one object STA steps are given (initial-model strategies, Auto-Class3D,
+the bin-1 polishing rounds and third-party plugins).
+
+What a step may read: ``params`` (the parameter file), ``project_root``, ``dry_run``.
+How it adds jobs: build a ``PlannedJob`` with ``context.jobs`` (one builder per RELION job type,
+options in RELION's job.star names; ``planned.with_options(...)`` changes any of them) and run it
+with ``context.run(planned)``, which reuses an identical finished job on a rerun and returns its
+``JobResult``. In a dry run ``run`` returns a result with status "Planned" whose files do not exist.
+How it reports: ``context.report(...)`` adds a row to the final table, ``context.warn(...)`` a
+warning printed after it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from py2rely_core.interfaces import JobResult, PlannedJob
+from py2rely_core.runner import JobRunner
+from py2rely_plugins.relion5.sta import results
+from py2rely_plugins.relion5.sta.mask_threshold import threshold_for_map
+from py2rely_plugins.relion5.sta.options import JobOptions
+from py2rely_plugins.relion5.sta.params import BinningStage, Parameters
+
+
+@dataclass
+class StageRow:
+    """One line of the final report."""
+
+    stage: str
+    binning: int
+    box: int
+    particles: int | None
+    resolution: float | None  # Å, FSC 0.143
+    job_dir: str
+    note: str = ""
+
+
+@dataclass
+class StaOutcome:
+    rows: list[StageRow] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    final_map: str = ""
+    final_particles: str = ""
+    final_resolution: float | None = None
+
+
+@dataclass(frozen=True)
+class ReferenceStart:
+    """What an initial-model strategy starts from."""
+
+    stage: BinningStage  # the first binning
+    particles: str  # particles extracted at the first binning (Extract/jobNNN/particles.star)
+    imported_particles: str  # the particles STAR named in the parameter file
+    reference_template: str | None  # the template map given with --reference-template
+
+    @property
+    def binning(self) -> int:
+        return self.stage.binning
+
+
+class StaContext:
+    def __init__(self, params: Parameters, runner: JobRunner, outcome: StaOutcome | None = None) -> None:
+        self.params = params
+        self.jobs = JobOptions(params)
+        self.project_root: Path = runner.project.root
+        self.dry_run: bool = runner.dry_run
+        self.outcome = outcome or StaOutcome()
+        self._runner = runner
+
+    # -- adding jobs -----------------------------------------------------------------------
+
+    def run(self, planned: PlannedJob) -> JobResult:
+        """Run (or reuse) one job; raises JobFailed when it fails."""
+        return self._runner.run(planned)
+
+    # -- reading results -------------------------------------------------------------------
+
+    def measured(self, read: Callable[[str, Path], float], job: JobResult) -> float | None:
+        """A number read from a job's output (``read(job_dir, project_root)``), or None in a dry
+        run (nothing has run)."""
+        if job.status == "Planned":
+            return None
+        return read(job.job_dir, self.project_root)
+
+    def count(self, particles: str) -> int | None:
+        path = self.project_root / particles
+        return results.particle_count(path) if path.exists() else None
+
+    def threshold(self, density_map: str, lowpass: float) -> float | str:
+        """The binarisation threshold for a mask of ``density_map`` ("auto" in a dry run)."""
+        if self.dry_run and not (self.project_root / density_map).exists():
+            return "auto"
+        return threshold_for_map(self.project_root / density_map, lowpass, self.params.particle.diameter)
+
+    def lowpass_from(self, resolution: float | None) -> float:
+        """The mask low-pass for a map at ``resolution`` (the first low-pass before any)."""
+        if resolution is None:
+            return self.params.particle.low_pass
+        return self.params.mask_create.lowpass_factor * resolution
+
+    def ini_high_from(self, resolution: float | None) -> float:
+        """The initial low-pass of a refinement that starts from a map at ``resolution``."""
+        if resolution is None:
+            return self.params.particle.low_pass
+        return self.params.refine3d.ini_high_factor * resolution
+
+    # -- reporting -------------------------------------------------------------------------
+
+    def report(self, stage: str, binning_stage: BinningStage, particles: str | None,
+               resolution: float | None, job: JobResult, note: str = "") -> None:
+        """Add a row to the final table (particles are counted from the STAR file)."""
+        self.outcome.rows.append(StageRow(
+            stage=stage, binning=binning_stage.binning, box=binning_stage.box,
+            particles=self.count(particles) if particles else None, resolution=resolution,
+            job_dir=job.job_dir, note=note,
+        ))
+
+    def warn(self, message: str) -> None:
+        self.outcome.warnings.append(message)

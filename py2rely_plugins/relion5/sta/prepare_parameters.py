@@ -1,0 +1,90 @@
+"""``py2rely prepare relion5-parameters``: validate the inputs and write the parameter file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from py2rely_core import log
+from py2rely_core.cli import CONTEXT_SETTINGS, optional_bool
+from py2rely_core.errors import InputError
+from py2rely_plugins.relion5.symmetry import normalise_symmetry
+
+
+def _binning_list(ctx: click.Context, param: click.Parameter, value: str) -> list[int]:
+    from py2rely_plugins.relion5.sta.params import parse_binning_list
+
+    try:
+        return parse_binning_list(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _symmetry(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    try:
+        return normalise_symmetry(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@click.command("relion5-parameters", context_settings=CONTEXT_SETTINGS)
+@click.option("-o", "--output", default="sta_parameters.json", show_default=True,
+              type=click.Path(dir_okay=False), help="Parameter JSON file to write.")
+@click.option("-ts", "--tilt-series", default="input/tiltSeries/aligned_tilt_series.star",
+              show_default=True, type=click.Path(dir_okay=False),
+              help="RELION 5 tomograms STAR (data_global).")
+@click.option("-p", "--particles", default="input/full_picks.star", show_default=True,
+              type=click.Path(dir_okay=False), help="RELION 5 particles STAR.")
+@click.option("-ps", "--tilt-series-pixel-size", default=1.54, show_default=True,
+              type=click.FloatRange(min=0, min_open=True), help="Tilt-series pixel size (Å).")
+@click.option("-s", "--symmetry", default="C1", show_default=True, callback=_symmetry,
+              help="Point group (C1, Cn, Dn, T, O, I, I1-I4).")
+@click.option("-lp", "--low-pass", default=50.0, show_default=True,
+              type=click.FloatRange(min=0, min_open=True),
+              help="Resolution (Å) the first reference is low-pass filtered to.")
+@click.option("-pd", "--protein-diameter", default=290.0, show_default=True,
+              type=click.FloatRange(min=0, min_open=True), help="Particle diameter (Å).")
+@optional_bool("-dg", "--denovo-generation",
+               help="Make the first reference de novo (RELION's initial model).")
+@click.option("-bs", "--box-scaling", default=2.0, show_default=True,
+              type=click.FloatRange(min=1.0), help="Box size as a multiple of the diameter.")
+@click.option("-bl", "--binning-list", default="4,2,1", show_default=True, callback=_binning_list,
+              help="Binning factors, strictly descending, comma-separated.")
+@click.option("-nj", "--nthreads", default=8, show_default=True, type=click.IntRange(min=1),
+              help="Threads per process.")
+@click.option("-np", "--nprocesses", default=None, type=click.IntRange(min=1),
+              help="Processes (MPI ranks) per job; default: the machine's cores.")
+def relion5_parameters(
+    output: str, tilt_series: str, particles: str, tilt_series_pixel_size: float, symmetry: str,
+    low_pass: float, protein_diameter: float, denovo_generation: bool, box_scaling: float,
+    binning_list: list[int], nthreads: int, nprocesses: int | None,
+) -> None:
+    """Write the parameter file holding every RELION job parameter the STA pipeline uses."""
+    # Imported here: pandas and pydantic cost a second of start-up for every other command.
+    from py2rely_core.star import check_particles_match_tomograms, read_particles, read_tomograms
+    from py2rely_plugins.relion5.sta.params import build_parameters, save_parameters
+
+    logger = log.get_logger("prepare.parameters")
+    for path in (output,):
+        if Path(path).resolve() in {Path(tilt_series).resolve(), Path(particles).resolve()}:
+            raise InputError("--output", f"{path} would overwrite an input file")
+    tomograms = read_tomograms(tilt_series)
+    particle_set = read_particles(particles)
+    check_particles_match_tomograms(particle_set, tomograms, tilt_series_pixel_size)
+    params = build_parameters(
+        tilt_series=tilt_series, particles=particles,
+        tilt_series_pixel_size=tilt_series_pixel_size, symmetry=symmetry, low_pass=low_pass,
+        diameter=protein_diameter, denovo=denovo_generation, box_scaling=box_scaling,
+        binning_list=binning_list, threads=nthreads, processes=nprocesses,
+    )
+    save_parameters(params, output)
+    logger.info(
+        "parameters written", path=output, particles=len(particle_set),
+        tomograms=len(tomograms.names), processes=params.compute.processes,
+        refine_mpi_ranks=params.compute.refine_mpi_ranks,
+    )
+    click.echo("[Initialize] Running Refinement Pipeline with Given Binnings and Resulting Box Sizes")
+    for stage in params.binnings:
+        crop = f" (extracted at {stage.extract_box}, cropped)" if stage.extract_box != stage.box else ""
+        click.echo(f"[Initialize] Box Size: {stage.box} @ bin={stage.binning}{crop}")
