@@ -27,8 +27,9 @@ def test_reference_strategy_aligns_to_the_template_and_the_pipeline_finishes(sim
                                                                               relion_runtime):
     project = tmp_path / "project"
     parameters = prepare(project, sim_dataset, "4")
-    # A short alignment keeps CI quick; the guide's default is 10 iterations.
-    edit_parameters(parameters, initial_model={"reference": {"nr_iter": 3, "sampling": "15 degrees"}})
+    # A short, coarse alignment keeps CI quick (30°: HEALPix order 0 in the first pass); the
+    # guide's default is 10 iterations at 15°.
+    edit_parameters(parameters, initial_model={"reference": {"nr_iter": 3, "sampling": "30 degrees"}})
     template = py2rely("prepare", "template", "-i", str(sim_dataset / "ground_truth" / "phantom.mrc"),
                        "-o", "reference.mrc", "-ovs", "10", "-lp", "40", "--parameters",
                        "sta_parameters.json", cwd=project)
@@ -60,11 +61,11 @@ def test_denovo_strategy_makes_a_map_relion_refines_against(sim_dataset, tmp_pat
     with mrcfile.open(initial) as mrc:
         assert mrc.data.shape == (24, 24, 24)
         assert abs(float(mrc.voxel_size.x) - 10.0) < 1e-3
-    # The binning's offset search replaces the GUI's default rather than repeating the flag.
+    # The initial model searches RELION's own offset range: no flag is repeated.
     assert "specified more than once" not in (project / "InitialModel/job002/run.err").read_text()
     refine = read_job_star(project / "Refine3D/job003/job.star")
     assert refine.options["fn_ref"] == "InitialModel/job002/initial_model.mrc"
-    assert refine.options["sampling"] == "7.5 degrees"  # global search: the de novo frame is new
+    assert refine.options["sampling"] == "15 degrees"  # global search: the de novo frame is new
     # RELION read the reference and is iterating; the global search is too slow for CI, so stop
     # it the way a user would (Ctrl-C), which also shows the pipeline aborts cleanly.
     driver.send_signal(signal.SIGINT)

@@ -13,11 +13,12 @@ from pathlib import Path
 import click
 
 from py2rely_core.cli import CONTEXT_SETTINGS, optional_bool
-from py2rely_core.errors import InputError
+from py2rely_core.errors import InputError, ParameterError
 from py2rely_core.star import check_particles_match_tomograms, read_particles, read_tomograms
 from py2rely_plugins.relion5 import runtime as rt
 from py2rely_plugins.relion5.sta.cli import StaRequest, print_outcome, run_sta
 from py2rely_plugins.relion5.sta.params import (
+    Parameters,
     build_parameters,
     load_parameters,
     parse_binning_list,
@@ -75,11 +76,19 @@ def write_parameters(project: Path, data_dir: Path, binning_list: list[int], pro
     )
     if decoy_classes:
         params.class3d.nr_classes = 2
-    if path.is_file() and load_parameters(path) == params:
+    if path.is_file() and _load_or_none(path) == params:
         return path
     project.mkdir(parents=True, exist_ok=True)
     save_parameters(params, path)
     return path
+
+
+def _load_or_none(path: Path) -> Parameters | None:
+    """The demo's own parameter file, or None when it is from an older py2rely (then rewritten)."""
+    try:
+        return load_parameters(path)
+    except ParameterError:
+        return None
 
 
 def make_template(project: Path, data_dir: Path, parameter_file: Path) -> Path:

@@ -20,6 +20,7 @@ from py2rely_core import atomic
 from py2rely_core.errors import ParameterError
 from py2rely_plugins.relion5.conventions import (
     ANGULAR_SAMPLINGS,
+    coarser_sampling,
     gold_standard_rank_problem,
     odd_ranks_for_refinement,
     sampling_label,
@@ -27,7 +28,12 @@ from py2rely_plugins.relion5.conventions import (
 from py2rely_plugins.relion5.sta.boxsize import box_for_binning
 from py2rely_plugins.relion5.symmetry import normalise_symmetry
 
-SCHEMA_VERSION = 1
+# 2: angular sampling labels say what RELION runs (RELION's own label → HEALPix order rule).
+# Version 1 files labelled every search one menu step finer than it ran (e.g. "3.7 degrees" for
+# RELION's "7.5 degrees" search): read with today's rule they would ask for a search twice as fine.
+SCHEMA_VERSION = 2
+OLD_SAMPLING_LABELS_SCHEMA = 1
+
 
 def sampling_for_pixel(pixel_size: float, diameter: float) -> float:
     """The finest RELION sampling not finer than the angle that moves the particle's edge by one
@@ -37,10 +43,33 @@ def sampling_for_pixel(pixel_size: float, diameter: float) -> float:
     return min(candidates) if candidates else ANGULAR_SAMPLINGS[0]
 
 
-# Local searches start from the previous angles with a prior of a few degrees (±3σ): RELION's
-# coarse pass (twice the sampling step) must be finer than that window, so local sampling never
-# starts coarser than this.
-COARSEST_LOCAL_SAMPLING = 3.7
+# The searches measured to work (docs/pipelines-sta.md, "Angular sampling"). A sampling label is
+# RELION's step after oversampling; the search's first (coarse) pass is at twice the label.
+#
+# - Without known angles the first binning searches globally at GLOBAL_SAMPLING (a 30° coarse
+#   pass).
+# - Local searches use the sampling one menu step coarser than the binning's Nyquist angle
+#   (sampling_for_pixel), never coarser than COARSEST_LOCAL_SAMPLING (a 15° coarse pass, within
+#   the ±3σ window of the angular prior of a local refinement).
+# - Angles count as fine enough (--maximum_angular_sampling) once RELION's coarse step is below
+#   MAX_STEP_FACTOR × the Nyquist step, i.e. once its oversampled step reaches the Nyquist angle:
+#   finer steps move the particle's edge by less than a pixel, and RELION's accuracy estimates on
+#   clean data would otherwise ask for them at ten times the cost per iteration.
+GLOBAL_SAMPLING = 15.0
+COARSEST_LOCAL_SAMPLING = 7.5
+MAX_STEP_FACTOR = 2.2
+
+
+def nyquist_step(pixel_size: float, diameter: float) -> float:
+    """The Nyquist angle's menu entry (sampling_for_pixel), at most one menu step finer than
+    COARSEST_LOCAL_SAMPLING."""
+    cap = ANGULAR_SAMPLINGS[ANGULAR_SAMPLINGS.index(COARSEST_LOCAL_SAMPLING) + 1]
+    return min(sampling_for_pixel(pixel_size, diameter), cap)
+
+
+def local_sampling(pixel_size: float, diameter: float) -> float:
+    """The sampling label (degrees) of local searches: one menu step coarser than nyquist_step."""
+    return coarser_sampling(nyquist_step(pixel_size, diameter))
 
 
 class Section(BaseModel):
@@ -87,8 +116,9 @@ class Compute(Section):
 
 
 class Refine3DAtBinning(Section):
-    sampling: str = "7.5 degrees"
-    auto_local_sampling: str = "1.8 degrees"
+    sampling: str = Field("15 degrees", description="RELION's sampling label: the step after "
+                          "oversampling (the first pass searches at twice it)")
+    auto_local_sampling: str = "3.7 degrees"
     offset_range: float = Field(gt=0, description="Å")
     offset_step: float = Field(
         gt=0, description="Å; the finest translational step (RELION searches on a grid twice as "
@@ -101,8 +131,9 @@ class Refine3DAtBinning(Section):
         "as the resolution needs them (converges in fewer iterations)",
     )
     max_angular_step: float | None = Field(
-        None, gt=0, description="degrees; angles are fine enough once RELION's step is finer than "
-        "this (--maximum_angular_sampling); None lets RELION refine down to its accuracy estimate",
+        None, gt=0, description="degrees; angles are fine enough once RELION's coarse (first-pass) "
+        "step is finer than this (--maximum_angular_sampling); None lets RELION refine down to its "
+        "accuracy estimate",
     )
 
     @field_validator("sampling", "auto_local_sampling")
@@ -176,7 +207,7 @@ class ReferenceAlignment(Section):
 
     nr_iter: int = Field(10, ge=1)
     tau_fudge: float = Field(1.0, gt=0)
-    sampling: str = "7.5 degrees"
+    sampling: str = "15 degrees"
     offset_range: float | None = Field(None, gt=0, description="Å; None = first binning's value")
     offset_step: float | None = Field(None, gt=0, description="Å; None = first binning's value")
     ref_correct_greyscale: bool = False
@@ -214,7 +245,7 @@ class Class3D(Section):
     nr_iter: int = Field(25, ge=1)
     tau_fudge: float = Field(1.0, gt=0)
     do_align: bool = False
-    sampling: str = "7.5 degrees"
+    sampling: str = "15 degrees"
     selector: str = "resolution"
     min_class_share: float = Field(0.05, ge=0, lt=1)
     nr_pool: int = Field(3, ge=1)
@@ -270,6 +301,13 @@ class Parameters(Section):
     @field_validator("schema_version")
     @classmethod
     def _version(cls, value: int) -> int:
+        if value == OLD_SAMPLING_LABELS_SCHEMA:
+            raise ValueError(
+                f"schema version {value} labels every angular sampling one HEALPix order finer than "
+                f"RELION runs it; regenerate the file with `py2rely prepare relion5-parameters` "
+                f"(or make each sampling label one menu step coarser, e.g. '3.7 degrees' → "
+                f"'7.5 degrees', and set schema_version {SCHEMA_VERSION})"
+            )
         if value != SCHEMA_VERSION:
             raise ValueError(
                 f"schema version {value} is not supported (this py2rely reads version "
@@ -359,19 +397,13 @@ def build_parameters(
     binnings = []
     for index, binning in enumerate(binning_list):
         box = box_for_binning(diameter, box_scaling, tilt_series_pixel_size, binning)
-        local = min(sampling_for_pixel(box.pixel_size, diameter), COARSEST_LOCAL_SAMPLING)
+        local = local_sampling(box.pixel_size, diameter)
         first = index == 0
         refine = Refine3DAtBinning(
-            # Without known angles the first binning searches globally from 7.5°. Local searches
-            # use the binning's Nyquist sampling (no coarser than COARSEST_LOCAL_SAMPLING):
-            # RELION's coarse pass at twice that step, oversampled once to the Nyquist angle.
-            # Angles count as fine enough once RELION's (coarse) step is at that level, because
-            # finer steps move the particle's edge by less than a pixel, and RELION's accuracy
-            # estimates on clean data would otherwise ask for them at ten times the cost per
-            # iteration (measured: docs/pipelines-sta.md).
-            sampling=sampling_label(7.5 if first else local),
+            # The measured searches (see GLOBAL_SAMPLING above).
+            sampling=sampling_label(GLOBAL_SAMPLING if first else local),
             auto_local_sampling=sampling_label(local),
-            max_angular_step=round(2.2 * local, 3),
+            max_angular_step=round(MAX_STEP_FACTOR * nyquist_step(box.pixel_size, diameter), 3),
             # Picks are within about a tenth of the particle of its centre; later binnings only
             # correct sub-pixel errors of the previous one. At least 2 px either way.
             offset_range=round(max(2 * box.pixel_size,
