@@ -106,7 +106,7 @@ class JobRunner:
         if found is not None:
             return self._remember(planned, found)
         if self._dry is not None:
-            return self._plan_only(planned, job_type, options, identity)
+            return self._remember(planned, self._plan_only(planned, job_type, options, identity))
         return self._remember(planned, self._run_new(planned, job_type, options, identity,
                                                       fingerprints, inputs))
 

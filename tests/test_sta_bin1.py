@@ -56,9 +56,11 @@ def test_bin1_stage_refines_defocus_toward_the_truth(tmp_path, relion_runtime):
     assert run.returncode == 0, run.stderr[-3000:]
     assert set(statuses(project).values()) == {"Succeeded"}
 
-    extracts = sorted(project.glob("Extract/job*/job.star"))
-    bin1 = [read_job_star(p).options for p in extracts if read_job_star(p).options["binning"] == "1"]
-    assert bin1 and all(o["box_size"] == "72" and o["crop_size"] == "48" for o in bin1)
+    # RELION 5.1's Extract options: boxes in Å, 48 px cropped from 72 px at 5 Å/px.
+    extracts = [read_job_star(p).options for p in sorted(project.glob("Extract/job*/job.star"))]
+    bin1 = [o for o in extracts if o["binned_size_pix"] == "48"]
+    assert bin1 and all(o["box_size_angst"] == "240" and o["precrop_size_angst"] == "360"
+                        for o in bin1)
 
     ctf = sorted(project.glob("CtfRefine/job*"))
     polish = sorted(project.glob("Polish/job*"))

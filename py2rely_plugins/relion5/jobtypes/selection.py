@@ -86,7 +86,10 @@ class JoinParticles(RelionJobType):
         return inputs
 
     def commands(self, options: Mapping[str, str], job_dir: str) -> list[Command]:
-        args = ["--combine", "--i", " ".join(self._inputs(options)), "--check_duplicates",
+        # RELION writes the list inside quotes with a space at each end (relion_star_handler
+        # splits it on white space).
+        files = f" {' '.join(self._inputs(options))} "
+        args = ["--combine", "--i", files, "--check_duplicates",
                 "rlnImageName", "--o", f"{job_dir}join_particles.star"]
         return [self.command("relion_star_handler", args, options, job_dir)]
 

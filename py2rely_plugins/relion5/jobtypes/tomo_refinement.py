@@ -20,7 +20,7 @@ from py2rely_plugins.relion5.jobtypes.base import (
 
 def reference_refinement_inputs(options: Mapping[str, str]) -> list[Node]:
     """Inputs of CtfRefine and Polish: particles, tomograms, half maps, mask and FSC."""
-    nodes = RelionJobType.tomo_inputs(options, False)
+    nodes = RelionJobType.tomo_inputs(options)
     nodes.append(Node(options["in_halfmaps"], "DensityMap.mrc.relion.tomo.halfmap.reconstruct"))
     if options["in_refmask"]:
         nodes.append(Node(options["in_refmask"], MASK))

@@ -19,6 +19,7 @@ from py2rely_plugins.relion5.sta.params import Parameters, load_parameters
 from py2rely_plugins.relion5.sta.report import format_resolution, render_table
 from py2rely_plugins.relion5.sta.validate import check_inputs, check_template
 from py2rely_plugins.relion5.sta.workflow import StaOutcome, StaPipeline, describe_strategy_choice
+from py2rely_plugins.relion5.versions import choose_release, job_types_for
 
 
 @dataclass
@@ -55,10 +56,12 @@ def run_sta(request: StaRequest, plugins: Plugins | None = None) -> StaOutcome:
     overrides = parse_setting_overrides(request.executor_settings)
     factory = plugins.get("executors", request.executor)
     executor = factory.create(executor_settings(params.executors, request.executor, overrides))
-    runtime = _runtime(params, request.dry_run)
+    runtime, version = _runtime(params, request.dry_run)
+    release = choose_release(version)
     logger.info("inputs valid", tomograms=tomograms, particles=particles, strategy=strategy_name,
                 executor=request.executor,
-                relion=runtime.describe() if runtime else "not found (dry run)")
+                relion=runtime.describe() if runtime else "not found (dry run)",
+                job_options=release.describe())
 
     classify = None
     if request.run_class3d:
@@ -69,14 +72,17 @@ def run_sta(request: StaRequest, plugins: Plugins | None = None) -> StaOutcome:
 
     project = Project(project_root)
     runner = JobRunner(
-        project, executor, plugins.registry("job_types"), hook=plugins.hook,
-        setup_lines=runtime.job_setup_lines() if runtime else (), dry_run=request.dry_run,
-        echo=click.echo,
+        project, executor, job_types_for(plugins.registry("job_types"), release.release),
+        hook=plugins.hook, setup_lines=runtime.job_setup_lines() if runtime else (),
+        dry_run=request.dry_run, echo=click.echo,
     )
     pipeline = StaPipeline(params, runner, strategy, reference_template=request.reference_template,
-                           classify=classify)
+                           classify=classify, release=release.release)
     if request.dry_run:
         click.echo(f"Plan for {project_root} (nothing is run):")
+        if release.detected is None:
+            click.echo(f"No RELION found: job.star options of RELION {release.release}, "
+                       f"{release.note}.")
         return pipeline.execute()
     with project.driver_lock():
         return pipeline.execute()
@@ -89,14 +95,14 @@ def _resolve(path: str, root: Path) -> Path:
     return root / candidate
 
 
-def _runtime(params: Parameters, dry_run: bool) -> rt.Runtime | None:
+def _runtime(params: Parameters, dry_run: bool) -> tuple[rt.Runtime | None, str | None]:
+    """The RELION that runs the jobs and its version; (None, None) in a dry run without one."""
     try:
         runtime = rt.require(params.compute.setup_lines)
-        rt.version_or_error(runtime)
-        return runtime
+        return runtime, rt.version_or_error(runtime)
     except RuntimeNotFound:
         if dry_run:
-            return None
+            return None, None
         raise
 
 

@@ -17,6 +17,7 @@ from py2rely_plugins.relion5.sta.contract import InitialModelStrategy, InitialRe
 from py2rely_plugins.relion5.sta.masking import mask_and_postprocess
 from py2rely_plugins.relion5.sta.params import BinningStage, Parameters
 from py2rely_plugins.relion5.sta.polishing import polishing_rounds
+from py2rely_plugins.relion5.versions import NEWEST
 
 # Auto-Class3D: (context, refined particles, refined map, stage, resolution) -> kept particles.
 ClassifyStep = Callable[[StaContext, str, str, BinningStage, float], str]
@@ -30,12 +31,13 @@ class StaPipeline:
         strategy: InitialModelStrategy,
         reference_template: str | None = None,
         classify: ClassifyStep | None = None,
+        release: str = NEWEST,
     ) -> None:
         self.params = params
         self.strategy = strategy
         self.reference_template = reference_template
         self.classify = classify
-        self.context = StaContext(params, runner)
+        self.context = StaContext(params, runner, release=release)
         self.outcome: StaOutcome = self.context.outcome
 
     def first_reference(self, particles: str) -> InitialReference:
