@@ -5,7 +5,8 @@ dry-run plans of every strategy, Auto-Class3D with each selector, the bin-1 roun
 variants, plus options no plan reaches) goes to RELION 5.1's `relion_pipeliner --addJobFromStar`
 and `--RunJobs` with stub programs (tests/relion_pipeliner.py). RELION's argv must equal
 py2rely's after normalising number formatting only (`48` vs `48.0`); its declared nodes must
-equal py2rely's; and it must print no warning about the job.star. The differences allowed are
+equal py2rely's; it must print no warning about the job.star; and no program may get an option
+twice (RELION's programs warn and use the last). The differences allowed are
 listed in ALLOWED, each with its reason. Nothing heavy runs (about 2 s of pipeliner per job,
 run in parallel).
 """
@@ -88,6 +89,11 @@ def differences(case: Case, run: PipelinerRun) -> tuple[list[str], list[str]]:
             len(a) != len(b) or not all(same_word(x, y) for x, y in zip(a, b, strict=True))
             for a, b in zip(case.argv, relion, strict=False)):
         failures.append(f"argv differ:\n  ours:   {case.argv}\n  RELION: {run.argv}")
+    for words in case.argv:  # relion programs warn about a repeated option and use the last
+        flags = [w for w in words if w.startswith("--")]
+        repeated = sorted({f for f in flags if flags.count(f) > 1})
+        if repeated:
+            failures.append(f"{words[0]} gets {repeated} more than once")
     if run.shell_commands:
         names = [name for name, rule in ALLOWED.items() if rule(case, run)]
         if names:

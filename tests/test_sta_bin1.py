@@ -90,3 +90,12 @@ def test_bin1_stage_refines_defocus_toward_the_truth(tmp_path, relion_runtime):
     for stage in ("ctf refine (round 1)", "polish (round 1)", "refine3d (round 1)",
                   "postprocess (round 1)"):
         assert stage in run.stdout
+    # The refinement after polishing reads the polished motion (as RELION's GUI passes it) and
+    # carries it on in its optimisation set.
+    motion = f"{polish[0].relative_to(project)}/motion.star"
+    refines = [p.parent for p in sorted(project.glob("Refine3D/job*/job.star"))
+               if read_job_star(p).options["in_trajectories"] == motion]
+    assert len(refines) == 1
+    assert f"--trajectories {motion}" in (refines[0] / "note.txt").read_text()
+    optimisation_set = starfile.read(refines[0] / "run_optimisation_set.star", always_dict=True)
+    assert str(next(iter(optimisation_set.values()))["rlnTomoTrajectoriesFile"]) == motion
