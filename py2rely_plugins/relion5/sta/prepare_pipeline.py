@@ -84,6 +84,13 @@ def sta_arguments(
     return words
 
 
+def unknown_sta_options(ctx: click.Context, words: list[str]) -> list[str]:
+    """Options of the driver's command line that the installed `pipelines sta` does not have."""
+    sta = ctx.find_root().command.commands["pipelines"].commands.get("sta")  # type: ignore[attr-defined]
+    known = {opt for param in (sta.params if sta else []) for opt in param.opts}
+    return [w for w in words if w.startswith("--") and w not in known]
+
+
 @click.command("relion5-pipeline", context_settings=CONTEXT_SETTINGS)
 @click.option("-p", "--parameter", default="sta_parameters.json", show_default=True,
               type=click.Path(dir_okay=False), help="Parameter JSON file (prepare relion5-parameters).")
@@ -150,6 +157,10 @@ def relion5_pipeline(
         project_dir=str(project), job_dir=DRIVER_DIR, name=JOB_NAME, stage="pipeline driver",
         commands=(Command(py2rely_program(), tuple(words)),), resource="cpu",
     )
+    unknown = unknown_sta_options(ctx, words)
+    if unknown:
+        logger.warning("`pipelines sta` of this py2rely does not accept these options of the script yet; "
+                       "it would stop at once", options=", ".join(unknown))
     script = executor.describe(driver)
     (project / DRIVER_DIR).mkdir(exist_ok=True)  # SLURM opens the log files there before the job runs
     atomic.write_text(output, script)
