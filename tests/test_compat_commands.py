@@ -275,3 +275,21 @@ def test_warp_tm2copick_checks_first_and_replaces_only_with_overwrite(tmp_path, 
     code, out, err = py2rely(tmp_path, *args, "--overwrite", capsys=capsys)
     assert code == 0 and "1 replaced" in out, err
     assert read_picks(config, "TS_01", "warp", "1")[0].tolist() == [[10.0, 10.0, 10.0]]
+
+
+def test_authors_query_goes_to_portal_projects_only(capsys):
+    """-a is copick's portal_author_query, which only a CryoET Data Portal project answers. Reading a
+    portal project needs the network, so this checks the decision on a stand-in of copick's portal
+    root class (by name, as the code decides); the filesystem case is the migration test's."""
+    from py2rely_core.log import get_logger
+    from py2rely_plugins.copick.import_particles import author_query
+
+    class CopickRootCDP:  # stands in for copick.impl.cryoet_data_portal.CopickRootCDP
+        pass
+
+    logger = get_logger("test")
+    assert author_query(CopickRootCDP(), "Jonathan Schwartz", "c.json", logger) == {
+        "portal_author_query": ["Jonathan Schwartz"]}
+    assert author_query(object(), "Jonathan Schwartz", "c.json", logger) == {}
+    assert "--authors ignored" in capsys.readouterr().err
+    assert author_query(object(), None, "c.json", logger) == {}

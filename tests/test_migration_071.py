@@ -256,9 +256,11 @@ def test_import_flow(lab, tmp_path):
     assert parameters["class3d"]["nr_classes"] == 4
     assert parameters["initial_model"]["denovo"]["nr_classes"] == 3
     plan = run_py2rely("pipelines", "sta", "-p", "denovo.json", "--run-denovo-generation", "True",
-                       "--dry-run", cwd=cwd)
+                       "--run-class3D", "True", "--dry-run", cwd=cwd)
     initial = [line for line in plan.stdout.splitlines() if "--denovo_3dref" in line]
     assert initial and "--K 3 " in initial[0], plan.stdout + plan.stderr
+    class3d = [line for line in plan.stdout.splitlines() if "--o Class3D/" in line]
+    assert class3d and "--K 4 " in class3d[0], plan.stdout + plan.stderr
 
     # Three files with different tomograms, as the combine example has them.
     shutil.copy(vlp, cwd / "input/session1_particles.star")
