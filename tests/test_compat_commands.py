@@ -281,8 +281,10 @@ def test_authors_query_goes_to_portal_projects_only(capsys):
     """-a is copick's portal_author_query, which only a CryoET Data Portal project answers. Reading a
     portal project needs the network, so this checks the decision on a stand-in of copick's portal
     root class (by name, as the code decides); the filesystem case is the migration test's."""
-    from py2rely_core.log import get_logger
+    from py2rely_core.log import configure, get_logger
     from py2rely_plugins.copick.import_particles import author_query
+
+    configure()  # log to this test's captured stderr
 
     class CopickRootCDP:  # stands in for copick.impl.cryoet_data_portal.CopickRootCDP
         pass
