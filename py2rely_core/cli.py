@@ -68,6 +68,11 @@ def export() -> None:
     """Export results (particles, maps) to other tools."""
 
 
+@root.group(cls=Py2relyGroup, context_settings=CONTEXT_SETTINGS)
+def utils() -> None:
+    """Convert between formats (STAR files, copick projects, other tools' outputs)."""
+
+
 @root.command("plugins", context_settings=CONTEXT_SETTINGS)
 def plugins_command() -> None:
     """List every installed plugin and what it provides."""

@@ -67,7 +67,9 @@ TABLES = documented_tables()
 
 def test_the_guide_pages_have_option_tables():
     for words in ("prepare relion5-parameters", "prepare template", "pipelines sta", "demo",
-                  "export star2copick", "prepare particles", "prepare tilt-series", "simulate"):
+                  "export star2copick", "prepare particles", "prepare tilt-series", "simulate",
+                  "prepare import-particles", "prepare relion5-pipeline", "utils ts2position",
+                  "utils warp-tm2copick", "prepare combine-particles", "prepare filter-unused-tilts"):
         assert words in TABLES, f"no option table for `py2rely {words}` in docs/"
 
 

@@ -40,6 +40,7 @@ class Star2CopickExport:
     overwrite: bool
     skip_missing: bool
     workers: int | None
+    suffix: str = ""
 
 
 def export_star2copick(command: Star2CopickExport) -> None:
@@ -52,7 +53,7 @@ def export_star2copick(command: Star2CopickExport) -> None:
         user_id=require_copick_id(command.export_user_id, "--export-user-id"),
         session_id=require_copick_id(command.export_session_id, "--export-session-id"),
         tilt_series=command.tilt_series, dims=(command.dim_x, command.dim_y, command.dim_z),
-        overwrite=command.overwrite, skip_missing=command.skip_missing,
+        overwrite=command.overwrite, skip_missing=command.skip_missing, suffix=command.suffix,
     )
 
     plan = plan_export(request)

@@ -30,6 +30,7 @@ def py2rely_cli_commands(cli: Any) -> None:
     from py2rely_plugins.relion5.runtime_cli import relion_group
     from py2rely_plugins.relion5.sta.cli import sta_command
     from py2rely_plugins.relion5.sta.prepare_parameters import relion5_parameters
+    from py2rely_plugins.relion5.sta.prepare_pipeline import relion5_pipeline
     from py2rely_plugins.relion5.sta.prepare_template import template
     from py2rely_plugins.relion5.status import status_command
 
@@ -38,4 +39,5 @@ def py2rely_cli_commands(cli: Any) -> None:
     cli.add_command(demo_command)
     cli.commands["prepare"].add_command(relion5_parameters)
     cli.commands["prepare"].add_command(template)
+    cli.commands["prepare"].add_command(relion5_pipeline)
     cli.commands["pipelines"].add_command(sta_command)

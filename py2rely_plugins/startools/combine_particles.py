@@ -15,6 +15,7 @@ from py2rely_plugins.startools.inputs import (
     refuse_duplicate_tomograms,
     refuse_output_among_inputs,
     require_same_columns,
+    skip_missing_option,
 )
 from py2rely_plugins.startools.optics import merge_optics
 
@@ -25,8 +26,7 @@ PARAMS: list[click.Parameter] = [
     click.Option(["-o", "--output"], default="input/full_picks.star", show_default=True,
                  type=click.Path(dir_okay=False),
                  help="Combined particles STAR to write (its directory is created)."),
-    click.Option(["-sm", "--skip-missing"], is_flag=True, default=False,
-                 help="Skip input files that do not exist (listed in a warning) instead of failing."),
+    skip_missing_option(),
 ]
 
 

@@ -20,6 +20,7 @@ from py2rely_plugins.startools.inputs import (
     refuse_duplicate_tomograms,
     refuse_output_among_inputs,
     require_same_columns,
+    skip_missing_option,
 )
 
 OPTICS_COLUMNS = (
@@ -35,8 +36,7 @@ PARAMS: list[click.Parameter] = [
     click.Option(["-o", "--output"], default="input/aligned_tilt_series.star", show_default=True,
                  type=click.Path(dir_okay=False),
                  help="Combined tomograms STAR to write (its directory is created)."),
-    click.Option(["-sm", "--skip-missing"], is_flag=True, default=False,
-                 help="Skip input files that do not exist (listed in a warning) instead of failing."),
+    skip_missing_option(),
 ]
 
 

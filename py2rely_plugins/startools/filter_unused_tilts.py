@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
@@ -18,9 +19,17 @@ PARAMS: list[click.Parameter] = [
                  help="Particles STAR whose tomograms are kept."),
     click.Option(["-t", "--tomograms"], required=True, type=click.Path(dir_okay=False),
                  help="Tomograms STAR (data_global) to filter; it is read, never changed."),
-    click.Option(["-o", "--output"], required=True, type=click.Path(dir_okay=False),
-                 help="New tomograms STAR to write (not the input; its directory is created)."),
+    click.Option(["-o", "--output"], default=None, type=click.Path(dir_okay=False),
+                 help="New tomograms STAR to write (not the input; its directory is created) "
+                      "[default: <tomograms>_filtered.star beside the input]."),
 ]
+FILTERED_SUFFIX = "_filtered"
+
+
+def beside(tomograms: str) -> str:
+    """Where the filtered file goes without -o: next to the input, which py2rely 0.7.1 overwrote."""
+    path = Path(tomograms)
+    return str(path.with_name(f"{path.stem}{FILTERED_SUFFIX}{path.suffix or '.star'}"))
 
 
 class FilterUnusedTilts:
@@ -32,8 +41,10 @@ class FilterUnusedTilts:
         filter_unused_tilts(**options)
 
 
-def filter_unused_tilts(particles: str, tomograms: str, output: str) -> None:
+def filter_unused_tilts(particles: str, tomograms: str, output: str | None) -> None:
     logger = get_logger("prepare.filter_unused_tilts")
+    in_place = output is None
+    output = beside(tomograms) if output is None else output
     refuse_output_among_inputs(output, [tomograms, particles])
     used = set(read_particles(particles).particles["rlnTomoName"].astype(str))
     tomogram_set = read_tomograms(tomograms, check_tilts=False)
@@ -58,3 +69,6 @@ def filter_unused_tilts(particles: str, tomograms: str, output: str) -> None:
         f"without particles{': ' + ', '.join(removed[:NAMES_SHOWN]) if removed else ''}"
         + (" ..." if len(removed) > NAMES_SHOWN else "")
     )
+    if in_place:
+        click.echo(f"note: {tomograms} is unchanged (py2rely 0.7.1 filtered it in place); use "
+                   f"{output} as the tomograms STAR (-ts of prepare relion5-parameters)")

@@ -388,8 +388,15 @@ def build_parameters(
     binning_list: list[int],
     threads: int,
     processes: int | None,
+    class3d_classes: int | None = None,
+    denovo_classes: int = 1,
+    max_dose: float = -1,
 ) -> Parameters:
-    """The complete parameter set for the given options (the prepare command's logic)."""
+    """The complete parameter set for the given options (the prepare command's logic).
+
+    ``class3d_classes`` (None: the Class3D section's default), ``denovo_classes`` and ``max_dose``
+    are py2rely 0.7.1's ``-nc``, ``-nim`` and ``-md``.
+    """
     source: Literal["option", "machine"] = "option"
     if processes is None:
         processes = os.cpu_count() or 1
@@ -432,7 +439,10 @@ def build_parameters(
             threads=threads, processes=processes, processes_source=source,
             refine_mpi_ranks=odd_ranks_for_refinement(processes), mpi_ranks=processes,
         ),
-        initial_model=InitialModel(strategy="denovo" if denovo else "reconstruct"),
+        extract=Extract(max_dose=max_dose),
+        initial_model=InitialModel(strategy="denovo" if denovo else "reconstruct",
+                                   denovo=Denovo(nr_classes=denovo_classes)),
+        class3d=Class3D() if class3d_classes is None else Class3D(nr_classes=class3d_classes),
         remove_duplicates=RemoveDuplicates(distance=round(0.3 * diameter, 3)),
         mask_create=MaskCreate(extend=round(0.05 * diameter, 3), soft_edge=round(0.1 * diameter, 3)),
     )

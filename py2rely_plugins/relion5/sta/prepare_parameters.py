@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import click
@@ -11,6 +12,11 @@ from py2rely_core.cli import CONTEXT_SETTINGS, optional_bool
 from py2rely_core.errors import InputError
 from py2rely_plugins.relion5.symmetry import normalise_symmetry
 
+# The parameter file's class3d.nr_classes default (params.Class3D; not imported here: pydantic
+# costs every command a second of start-up). py2rely 0.7.1 defaulted to 1 class, which its own
+# `pipelines sta -rc3d` refused; one class cannot classify.
+CLASS3D_CLASSES = 3
+
 
 def _binning_list(ctx: click.Context, param: click.Parameter, value: str) -> list[int]:
     from py2rely_plugins.relion5.sta.params import parse_binning_list
@@ -19,6 +25,13 @@ def _binning_list(ctx: click.Context, param: click.Parameter, value: str) -> lis
         return parse_binning_list(value)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
+
+
+def _max_dose(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    # RELION's own convention (Extract job option max_dose): -1 keeps every tilt.
+    if value != -1 and not (math.isfinite(value) and value > 0):
+        raise click.BadParameter(f"{value:g}: a dose in e/Å² greater than 0, or -1 for every tilt")
+    return value
 
 
 def _symmetry(ctx: click.Context, param: click.Parameter, value: str) -> str:
@@ -51,6 +64,14 @@ def _symmetry(ctx: click.Context, param: click.Parameter, value: str) -> str:
               type=click.FloatRange(min=1.0), help="Box size as a multiple of the diameter.")
 @click.option("-bl", "--binning-list", default="4,2,1", show_default=True, callback=_binning_list,
               help="Binning factors, strictly descending, comma-separated.")
+@click.option("-nc", "--nclasses", default=CLASS3D_CLASSES, show_default=True,
+              type=click.IntRange(min=2),
+              help="Classes of the auto-Class3D that `pipelines sta -rc3d` runs (class3d.nr_classes).")
+@click.option("-nim", "--ninit-models", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Classes (models) of the de novo initial model (initial_model.denovo.nr_classes).")
+@click.option("-md", "--max-dose", default=-1.0, show_default=True, callback=_max_dose,
+              help="Extract only tilts up to this accumulated dose (e/Å²); -1: every tilt "
+                   "(extract.max_dose).")
 @click.option("-nj", "--nthreads", default=8, show_default=True, type=click.IntRange(min=1),
               help="Threads per process.")
 @click.option("-np", "--nprocesses", default=None, type=click.IntRange(min=1),
@@ -58,7 +79,8 @@ def _symmetry(ctx: click.Context, param: click.Parameter, value: str) -> str:
 def relion5_parameters(
     output: str, tilt_series: str, particles: str, tilt_series_pixel_size: float, symmetry: str,
     low_pass: float, protein_diameter: float, denovo_generation: bool, box_scaling: float,
-    binning_list: list[int], nthreads: int, nprocesses: int | None,
+    binning_list: list[int], nclasses: int, ninit_models: int, max_dose: float, nthreads: int,
+    nprocesses: int | None,
 ) -> None:
     """Write the parameter file holding every RELION job parameter the STA pipeline uses."""
     # Imported here: pandas and pydantic cost a second of start-up for every other command.
@@ -77,6 +99,7 @@ def relion5_parameters(
         tilt_series_pixel_size=tilt_series_pixel_size, symmetry=symmetry, low_pass=low_pass,
         diameter=protein_diameter, denovo=denovo_generation, box_scaling=box_scaling,
         binning_list=binning_list, threads=nthreads, processes=nprocesses,
+        class3d_classes=nclasses, denovo_classes=ninit_models, max_dose=max_dose,
     )
     save_parameters(params, output)
     logger.info(

@@ -14,6 +14,28 @@ from py2rely_core.cli import CONTEXT_SETTINGS
 from py2rely_core.errors import InputError
 
 _POSITIVE = click.FloatRange(min=0, min_open=True)
+LOG_LEVEL_NAMES = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
+
+
+class LogLevel(click.ParamType):
+    """A logging level by name (as py2rely 0.7.1 took it, any case) or by number."""
+
+    name = "level"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        else:
+            text = str(value).strip().lower()
+            if text in LOG_LEVEL_NAMES:
+                return LOG_LEVEL_NAMES[text]
+            try:
+                number = int(text)
+            except ValueError:
+                self.fail(f"{value!r}: a level name ({', '.join(LOG_LEVEL_NAMES)}) or a number", param, ctx)
+        if number < 0:
+            self.fail(f"{number} is negative", param, ctx)
+        return number
 
 
 def _load_parameters(path: str) -> Any:  # imported late: pydantic slows every start-up
@@ -48,8 +70,9 @@ def _same_file(a: Path, b: Path) -> bool:
                    "to an FFT-friendly size]")
 @click.option("--invert", is_flag=True, help="Multiply template by -1.")
 @click.option("-m", "--mirror", is_flag=True, help="Mirror template along first axis.")
-@click.option("--log", "log_level", type=click.IntRange(min=0), default=20, show_default=True,
-              help="Logging level (10 debug, 20 info, 30 warning, 40 error).")
+@click.option("--log", "log_level", type=LogLevel(), default="info", show_default=True,
+              help="Logging level: debug, info, warning, error, critical, or a number (10 debug, "
+                   "20 info, 30 warning, 40 error).")
 @click.option("--parameters", "parameters_path", type=click.Path(dir_okay=False), default=None,
               help="Parameter JSON: refuse a template that does not fit its first binning "
                    "(the box then defaults to that binning's box).")
