@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from py2rely_core import jobs, log
+from py2rely_core import jobs, log, signals
 from py2rely_core.errors import Aborted, InputError, JobFailed, PluginError
 from py2rely_core.interfaces import (
     Executor,
@@ -24,7 +24,7 @@ from py2rely_core.interfaces import (
     PlannedJob,
     RunnableJob,
 )
-from py2rely_core.markers import record_failure
+from py2rely_core.markers import record_abort, record_failure
 from py2rely_core.project import Project
 from py2rely_core.relion_files import ABORTED, FAILED, RUNNING, SUCCEEDED, JobStar
 from py2rely_core.script import command_line
@@ -181,20 +181,31 @@ class JobRunner:
         project.write_nodes_tree(outputs)
         self._log("job started", job_dir, planned.stage, binning=planned.binning)
         self._notify("py2rely_job_started", job=planned, job_dir=job_dir, project_dir=str(project.root))
-        handle = self.executor.start(runnable)
-        return self._finish(planned.stage, job_type, options, job_dir, runnable, handle, started,
+        return self._finish(planned.stage, job_type, options, job_dir, runnable, None, started,
                             record, planned)
 
     def _finish(self, stage: str, job_type: JobType, options: Mapping[str, str], job_dir: str,
                 runnable: RunnableJob, handle: Any, started: float, record: dict[str, Any],
                 planned: PlannedJob | None = None) -> JobResult:
+        """Start the job (``handle`` None) or follow a re-attached one, to its end."""
         try:
+            if handle is None:
+                # A signal between starting the job and holding its handle would leave it running
+                # with nobody to stop it.
+                with signals.deferred():
+                    handle = self.executor.start(runnable)
             outcome = self.executor.wait(handle)
-        except KeyboardInterrupt:
-            self.executor.cancel(handle)
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP (py2rely_core.signals)
+            signum = signals.interrupted_by(exc)
+            if handle is not None:
+                self.executor.cancel(handle)
+            else:
+                record_abort(self.project.path(job_dir))
             self._conclude(job_dir, ABORTED, started, record)
-            self._log("job aborted", job_dir, stage, elapsed=time.time() - started)
-            raise Aborted(f"interrupted: {job_dir} was aborted (its processes were stopped)") from None
+            self._log("job aborted", job_dir, stage, elapsed=time.time() - started,
+                      signal=signals.signal_name(signum))
+            raise Aborted(f"interrupted by {signals.signal_name(signum)}: {job_dir} was aborted (its "
+                          "processes were stopped)", exit_code=128 + signum) from None
         status, problem = self._judge(job_type, options, job_dir, outcome)
         elapsed = self._conclude(job_dir, status, started, record)
         result = JobResult(job_dir=job_dir, status=status, elapsed=elapsed, message=problem)

@@ -13,39 +13,15 @@ import subprocess
 import time
 from pathlib import Path
 
-import mrcfile
-import numpy as np
 import pytest
 
 from tests.cli_helpers import run_py2rely
+from tests.runner_helpers import write_particles
 from tests.sta_fixtures import PY2RELY
 
 pytestmark = pytest.mark.relion
 
 ROUNDS, JOBS_AT_ONCE, RANKS = 10, 4, 3
-
-
-def write_particles(directory: Path, count: int = 24, size: int = 32) -> Path:
-    """A stack of 2D images of a blob with random angles: enough for relion_reconstruct_mpi."""
-    rng = np.random.default_rng(0)
-    grid = np.indices((size, size)) - size // 2
-    blob = np.exp(-(grid**2).sum(axis=0) / 32.0).astype(np.float32)
-    stack = np.stack([blob + 0.05 * rng.standard_normal(blob.shape).astype(np.float32)
-                      for _ in range(count)])
-    directory.mkdir(parents=True, exist_ok=True)
-    with mrcfile.new(directory / "particles.mrcs", overwrite=True) as mrc:
-        mrc.set_data(stack)
-        mrc.voxel_size = 5.0
-    lines = ["data_optics", "loop_", "_rlnOpticsGroup", "_rlnOpticsGroupName", "_rlnImagePixelSize",
-             "_rlnImageSize", "_rlnImageDimensionality", "_rlnVoltage", "_rlnSphericalAberration",
-             "_rlnAmplitudeContrast", f"1 opticsGroup1 5.0 {size} 2 300 2.7 0.1", "",
-             "data_particles", "loop_", "_rlnImageName", "_rlnAngleRot", "_rlnAngleTilt",
-             "_rlnAnglePsi", "_rlnOpticsGroup"]
-    for index in range(count):
-        rot, tilt, psi = rng.uniform(0, 360), rng.uniform(0, 180), rng.uniform(0, 360)
-        lines.append(f"{index + 1:06d}@particles.mrcs {rot:.2f} {tilt:.2f} {psi:.2f} 1")
-    (directory / "particles.star").write_text("\n".join(lines) + "\n")
-    return directory / "particles.star"
 
 
 def test_mpi_jobs_running_at_once_never_meet(relion_runtime, relion_env, tmp_path):

@@ -19,7 +19,14 @@ from py2rely_core.project import Project
 from py2rely_core.relion_files import read_job_star, read_pipeline
 from py2rely_core.runner import JobRunner
 from py2rely_plugins.executors.local import PROCESS_FILE, LocalExecutor
-from tests.runner_helpers import MASK_OPTIONS, driver_script, write_map
+from tests.runner_helpers import (
+    MASK_OPTIONS,
+    default_signals,
+    driver_script,
+    processes_with,
+    write_map,
+    write_particles,
+)
 
 pytestmark = pytest.mark.relion
 
@@ -154,7 +161,10 @@ def test_a_new_driver_reattaches_to_the_job_a_killed_driver_left_running(project
 
 def test_ctrl_c_aborts_the_running_job_and_its_processes(project, relion_runtime):
     command = driver_script(project, [("relion.maskcreate", MASK_OPTIONS)], setup_lines=["sleep 60"])
-    driver = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Default dispositions, whatever this test run inherited: from a background shell (SIGINT
+    # ignored) the driver would otherwise never see the Ctrl-C.
+    driver = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              preexec_fn=default_signals)
     process_file = project / "MaskCreate/job001" / PROCESS_FILE
     _wait_for(process_file.exists)
     job_pid = json.loads(process_file.read_text())["pid"]
@@ -169,6 +179,36 @@ def test_ctrl_c_aborts_the_running_job_and_its_processes(project, relion_runtime
     assert read_pipeline(project / "default_pipeline.star").process("MaskCreate/job001/").status == "Aborted"
     with pytest.raises(ProcessLookupError):
         os.killpg(job_pid, 0)  # no process of the job's group is left
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_sigterm_and_sighup_abort_the_running_mpi_job_like_ctrl_c(project, relion_runtime, signum):
+    """A scheduler's time limit on the driver's allocation (SIGTERM) or a closed terminal (SIGHUP)
+    while relion_refine_mpi runs on 3 ranks: the job is aborted, nothing of it is left running."""
+    write_particles(project)
+    token = f"py2rely-signal-test-{os.getpid()}-{signum}"
+    command = driver_script(project, [("tests.class2d", {"fn_img": "particles.star"})],
+                            test_job_types=True)
+    driver = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, "PY2RELY_TEST_TOKEN": token}, preexec_fn=default_signals)
+    job_dir = project / "Class2D/job001"
+    try:
+        _wait_for(lambda: (job_dir / "run_it002_model.star").exists(), timeout=120)  # RELION iterates
+        ranks = [p for p in processes_with(token) if "relion_refine_mpi" in p and "mpirun" not in p]
+        assert len(ranks) >= 3, ranks
+        driver.send_signal(signum)
+        _, stderr = driver.communicate(timeout=90)
+    finally:
+        driver.kill()
+    name = signal.Signals(signum).name
+    assert driver.returncode == 128 + signum, stderr
+    assert f"interrupted by {name}: Class2D/job001/ was aborted" in stderr
+    assert (job_dir / "RELION_JOB_EXIT_ABORTED").exists()
+    assert not (job_dir / "RELION_JOB_EXIT_SUCCESS").exists()
+    assert not (job_dir / "RELION_JOB_EXIT_FAILURE").exists()
+    assert read_pipeline(project / "default_pipeline.star").process("Class2D/job001/").status == "Aborted"
+    assert json.loads((job_dir / "py2rely_job.json").read_text())["status"] == "Aborted"
+    assert processes_with(token) == []  # no relion_refine_mpi, mpirun or prterun left
 
 
 def test_a_second_driver_is_refused_while_the_first_holds_the_lock(project):

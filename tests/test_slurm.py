@@ -26,7 +26,7 @@ from py2rely_core.plugins import get_plugins
 from py2rely_core.project import Project
 from py2rely_core.runner import JobRunner
 from py2rely_plugins.executors.slurm import JOB_FILE, SCRIPT_NAME
-from tests.runner_helpers import MASK_OPTIONS, write_map
+from tests.runner_helpers import MASK_OPTIONS, default_signals, write_map
 from tests.slurm_fixtures import SlurmCluster, running_cluster, slurm_driver, wait_for
 
 pytestmark = [pytest.mark.slurm, pytest.mark.relion]
@@ -172,7 +172,7 @@ def test_scancel_from_outside_fails_the_pipeline_with_cancelled(slurm_cluster, p
     driver = slurm_driver(project, [("relion.maskcreate", MASK_OPTIONS)],
                           {**BASE_SETTINGS, "setup_lines": ["sleep 120"]})
     process = subprocess.Popen(driver, env=slurm_cluster.env(), stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.PIPE, text=True, preexec_fn=default_signals)
     try:
         job_id = running_id(slurm_cluster, project, "MaskCreate/job001/")
         slurm_cluster.run("scancel", job_id)
@@ -190,7 +190,7 @@ def test_ctrl_c_of_the_driver_cancels_its_slurm_job(slurm_cluster, project):
     driver = slurm_driver(project, [("relion.maskcreate", MASK_OPTIONS)],
                           {**BASE_SETTINGS, "setup_lines": ["sleep 120"]})
     process = subprocess.Popen(driver, env=slurm_cluster.env(), stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.PIPE, text=True, preexec_fn=default_signals)
     try:
         job_id = running_id(slurm_cluster, project, "MaskCreate/job001/")
         process.send_signal(signal.SIGINT)
@@ -277,7 +277,7 @@ def test_node_failure_is_retried_when_retries_are_set(slurm_cluster, project):
                 "setup_lines": ['[ -e retried ] || { touch retried; sleep 120; }']}
     driver = slurm_driver(project, [("relion.maskcreate", MASK_OPTIONS)], settings)
     process = subprocess.Popen(driver, env=slurm_cluster.env(), stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.PIPE, text=True, preexec_fn=default_signals)
     try:
         first_id = running_id(slurm_cluster, project, "MaskCreate/job001/")
         # A node that goes down kills its jobs with NODE_FAIL; ReturnToService=2 brings it back.
