@@ -114,7 +114,8 @@ def driver_script(project: Path, planned: list[tuple[str, dict[str, str]]],
                   settings: dict[str, Any] | None = None, test_job_types: bool = False) -> list[str]:
     """A command line that runs ``planned`` jobs through the named executor plugin in a fresh
     interpreter, as `pipelines sta` would (so tests can kill it like a user kills a driver); it
-    handles SIGTERM and SIGHUP as the `py2rely` command does."""
+    handles SIGTERM and SIGHUP as the `py2rely` command does. An option value "{0}mask.mrc"
+    names an output of the first job, wherever it ran."""
     code = textwrap.dedent(f"""
         import sys
         sys.path.insert(0, {str(REPO)!r})
@@ -135,11 +136,16 @@ def driver_script(project: Path, planned: list[tuple[str, dict[str, str]]],
         project = Project({str(project)!r})
         executor = plugins.get("executors", {executor!r}).create({settings or {}!r})
         runner = JobRunner(project, executor, job_types, plugins.hook,
-                           setup_lines=[*locate().job_setup_lines(), *{list(setup_lines)!r}])
+                           setup_lines=[*locate().job_setup_lines(), *{list(setup_lines)!r}],
+                           executor_name={executor!r})
         try:
             with project.driver_lock():
+                done = []
                 for label, options in {planned!r}:
+                    # "{{0}}" in a value: the job directory of the first job, as a workflow passes it
+                    options = {{k: v.format(*done) if "{{" in v else v for k, v in options.items()}}
                     result = runner.run(PlannedJob(label, options, stage=label))
+                    done.append(result.job_dir)
                     print(result.job_dir, result.status, result.reused, flush=True)
         except Py2relyError as exc:
             print("error:", exc, file=sys.stderr)
