@@ -46,7 +46,9 @@ exec unshare --mount --propagation private --pid --fork --kill-child -- sh -eu -
     mount --rbind /sys "$root/sys"
     mount -t tmpfs -o mode=0755,nosuid,nodev py2rely-run "$root/run"
     mkdir -m 1777 "$root/run/tmp"
-    mount -t tmpfs -o mode=1777,nosuid,nodev py2rely-shm "$root/dev/shm"
+    if [ -d "$root/dev/shm" ]; then
+        mount -t tmpfs -o mode=1777,nosuid,nodev py2rely-shm "$root/dev/shm"
+    fi
     cwd=$(pwd)
     # The root has its own libraries: host library paths must not leak in.
     unset LD_LIBRARY_PATH LD_PRELOAD PYTHONHOME PYTHONPATH
