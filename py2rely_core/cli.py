@@ -12,6 +12,7 @@ import click
 from py2rely_core import __version__, log
 from py2rely_core.errors import Py2relyError
 from py2rely_core.plugins import Plugins, get_plugins, parse_preferences
+from py2rely_core.signals import install_handlers, interrupted_by, signal_name
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
@@ -120,8 +121,15 @@ def build_cli(plugins: Plugins) -> click.Group:
     return root
 
 
+def _interrupted(exc: BaseException | None) -> None:
+    signum = interrupted_by(exc)
+    click.echo(f"error: interrupted by {signal_name(signum)}", err=True)
+    sys.exit(128 + signum)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point: run the CLI, turning py2rely errors into one line and an exit code."""
+    install_handlers()  # SIGTERM and SIGHUP stop a pipeline as Ctrl-C does
     try:
         cli = build_cli(get_plugins())
         cli.main(args=list(argv) if argv is not None else None, prog_name="py2rely",
@@ -129,9 +137,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     except Py2relyError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        click.echo("error: interrupted", err=True)
-        sys.exit(130)
+    except click.exceptions.Abort as exc:  # click turns a KeyboardInterrupt into Abort
+        _interrupted(exc.__cause__)
+    except KeyboardInterrupt as exc:  # before click took over (loading plugins)
+        _interrupted(exc)
     except click.UsageError as exc:
         # One line, like every other error; the usage text is one `-h` away.
         command = exc.ctx.command_path if exc.ctx else "py2rely"

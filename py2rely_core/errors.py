@@ -60,6 +60,11 @@ class NeedsDecision(Py2relyError):
 
 
 class Aborted(Py2relyError):
-    """The user interrupted the run (Ctrl-C) or asked for an abort."""
+    """The user interrupted the run (Ctrl-C, SIGTERM, SIGHUP) or asked for an abort; the exit code
+    is 128 + the signal's number, as a shell reports a process that a signal stopped."""
 
     exit_code = 130
+
+    def __init__(self, message: str, exit_code: int = 130) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code

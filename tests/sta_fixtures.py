@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from py2rely_core.relion_files import read_pipeline
+from tests.runner_helpers import default_signals
 
 # The CI dataset: the simulator's defaults (41 tilts ±60°, 512² at 2.5 Å/px, a 160 Å chiral
 # phantom, SNR 0.2) with 2 tilt series × 25 particles. Measured here: the bin 4 → 2 pipeline
@@ -69,4 +70,4 @@ def wait_for(predicate, timeout: float = 1800, interval: float = 0.5) -> None:
 def start_driver(project: Path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen([*PY2RELY, "pipelines", "sta", "-p", "sta_parameters.json", *args],
                             cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=dict(os.environ))
+                            env=dict(os.environ), preexec_fn=default_signals)

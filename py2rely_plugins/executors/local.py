@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from py2rely_core.interfaces import ExitOutcome, RunnableJob
+from py2rely_core.interfaces import ExitOutcome, JobProbe, RunnableJob
 from py2rely_core.markers import outcome_from_markers, record_abort, request_abort
 from py2rely_core.script import ABORTED_EXIT_CODE, DEFAULT_MPI_LAUNCHER, render_job_script
 
@@ -91,6 +91,18 @@ class LocalExecutor:
             return None
         handle = LocalHandle(job.job_dir, job.project_dir, int(data["pid"]), data.get("start_time"))
         return handle if handle.alive() else None
+
+    def probe(self, job: RunnableJob) -> JobProbe:
+        """Running while the job script's process (same pid and start time) is there."""
+        path = Path(job.project_dir) / job.job_dir / PROCESS_FILE
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            handle = LocalHandle(job.job_dir, job.project_dir, int(data["pid"]), data.get("start_time"))
+        except (OSError, ValueError, KeyError, TypeError):
+            return JobProbe(JobProbe.GONE, "no process of it was recorded: it never started")
+        if handle.alive():
+            return JobProbe(JobProbe.ACTIVE, f"process group {handle.pid} is running")
+        return JobProbe(JobProbe.GONE, f"process group {handle.pid} is gone")
 
     def wait(self, handle: LocalHandle) -> ExitOutcome:
         if handle.process is not None:

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Self
 
-from py2rely_core.interfaces import Command, Node
+from py2rely_core.interfaces import Command, Node, OutputCheck
 from py2rely_plugins.relion5.versions import KNOWN_RELEASES, NEWEST
 
 YES, NO = "Yes", "No"
@@ -23,6 +23,8 @@ MAP = "DensityMap.mrc"
 HALFMAP = "DensityMap.mrc.halfmap"
 MASK = "Mask3D.mrc"
 POSTPROCESS = "ProcessData.star.relion.postprocess"
+
+PARTICLES_BLOCK, TOMOGRAMS_BLOCK = "particles", "global"
 
 COMMON = {"do_queue": NO, "min_dedicated": "1", "other_args": ""}
 TOMO_INPUT = {"in_optimisation": "", "use_direct_entries": YES, "in_particles": "",
@@ -115,6 +117,10 @@ class RelionJobType:
     def required_outputs(self, options: Mapping[str, str], job_dir: str) -> list[str]:
         return []
 
+    def output_checks(self, options: Mapping[str, str], job_dir: str) -> list[OutputCheck]:
+        """Tables and row counts the outputs must have (py2rely_core.outputs)."""
+        return []
+
     # -- shared pieces ------------------------------------------------------------------
 
     def ranks(self, options: Mapping[str, str]) -> int:
@@ -136,6 +142,18 @@ class RelionJobType:
         if is_yes(options.get("do_helix", NO)):
             raise ValueError(f"{self.name}: helical processing (do_helix Yes) is not supported by "
                              "py2rely; run this job from RELION's GUI")
+
+    @staticmethod
+    def particles_check(path: str, sources: list[str], at_most: bool = False) -> OutputCheck:
+        """A particle table with one row per input particle (``at_most``: a selection of them);
+        without direct input entries (an optimisation set) only the table is checked."""
+        return OutputCheck(path, PARTICLES_BLOCK, ("rlnTomoName",) if sources else (),
+                           tuple((source, PARTICLES_BLOCK) for source in sources if source), at_most)
+
+    @staticmethod
+    def direct_particles(options: Mapping[str, str]) -> list[str]:
+        direct = is_yes(options.get("use_direct_entries", YES)) and options.get("in_particles")
+        return [options["in_particles"]] if direct else []
 
     @staticmethod
     def tomo_inputs(options: Mapping[str, str]) -> list[Node]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from py2rely_core.interfaces import Command, Node
+from py2rely_core.interfaces import Command, Node, OutputCheck
 from py2rely_plugins.relion5.jobtypes import labels
 from py2rely_plugins.relion5.jobtypes.base import TOMO_INPUT, YES, RelionJobType, is_yes, number
 
@@ -97,3 +97,6 @@ class ExtractSubtomos(RelionJobType):
 
     def required_outputs(self, options: Mapping[str, str], job_dir: str) -> list[str]:
         return [f"{job_dir}particles.star", f"{job_dir}optimisation_set.star"]
+
+    def output_checks(self, options: Mapping[str, str], job_dir: str) -> list[OutputCheck]:
+        return [self.particles_check(f"{job_dir}particles.star", self.direct_particles(options))]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from py2rely_core.interfaces import Command, Node
+from py2rely_core.interfaces import Command, Node, OutputCheck
 from py2rely_plugins.relion5.jobtypes import labels
 from py2rely_plugins.relion5.jobtypes.base import (
     HALFMAP,
@@ -90,3 +90,6 @@ class PostProcess(RelionJobType):
 
     def required_outputs(self, options: Mapping[str, str], job_dir: str) -> list[str]:
         return [f"{job_dir}postprocess.star", f"{job_dir}postprocess.mrc"]
+
+    def output_checks(self, options: Mapping[str, str], job_dir: str) -> list[OutputCheck]:
+        return [OutputCheck(f"{job_dir}postprocess.star", "general", ("rlnFinalResolution",))]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from py2rely_core.interfaces import Command, Node
+from py2rely_core.interfaces import Command, Node, OutputCheck
 from py2rely_plugins.relion5.conventions import OVERSAMPLING, gold_standard_rank_problem, healpix_order
 from py2rely_plugins.relion5.jobtypes import labels
 from py2rely_plugins.relion5.jobtypes.base import (
@@ -150,6 +150,11 @@ class Refine3DTomo(RefineJob):
         return [f"{run}_data.star", f"{run}_model.star", f"{run}_class001.mrc",
                 f"{run}_half1_class001_unfil.mrc", f"{run}_half2_class001_unfil.mrc"]
 
+    def output_checks(self, options: Mapping[str, str], job_dir: str) -> list[OutputCheck]:
+        run = f"{job_dir}run"
+        return [self.particles_check(f"{run}_data.star", self.direct_particles(options)),
+                OutputCheck(f"{run}_model.star", "model_general", ("rlnCurrentResolution",))]
+
 
 class Class3DTomo(RefineJob):
     def __init__(self) -> None:
@@ -216,6 +221,11 @@ class Class3DTomo(RefineJob):
         classes = int(number(options["nr_classes"]))
         return [f"{root}_data.star", f"{root}_model.star",
                 *(f"{root}_class{k:03d}.mrc" for k in range(1, classes + 1))]
+
+    def output_checks(self, options: Mapping[str, str], job_dir: str) -> list[OutputCheck]:
+        root = self.iteration_root(options, job_dir)
+        return [self.particles_check(f"{root}_data.star", self.direct_particles(options)),
+                OutputCheck(f"{root}_model.star", "model_general", ("rlnCurrentResolution",))]
 
 
 class InitialModelTomo(RefineJob):

@@ -74,7 +74,7 @@ def run_sta(request: StaRequest, plugins: Plugins | None = None) -> StaOutcome:
     runner = JobRunner(
         project, executor, job_types_for(plugins.registry("job_types"), release.release),
         hook=plugins.hook, setup_lines=runtime.job_setup_lines() if runtime else (),
-        dry_run=request.dry_run, echo=click.echo,
+        dry_run=request.dry_run, echo=click.echo, executor_name=request.executor,
     )
     pipeline = StaPipeline(params, runner, strategy, reference_template=request.reference_template,
                            classify=classify, release=release.release)
