@@ -165,6 +165,10 @@ class Executor(Protocol):
         """What ``--dry-run`` prints for this job (the command line or the script to submit)."""
         ...
 
+    # Optional: ``check(setup_lines)`` raises a Py2relyError (naming the setting) before the
+    # first job if jobs cannot run, e.g. when the MPI launcher is not found after the jobs'
+    # set-up lines. `pipelines sta` calls it when the executor has it.
+
 
 @runtime_checkable
 class ExecutorFactory(Protocol):

@@ -6,14 +6,14 @@ import logging
 import sys
 from typing import Any
 
-import structlog
-
 LOG_FORMATS = ("console", "json")
 _configured = False
 
 
 def configure(level: int = logging.INFO, fmt: str = "console") -> None:
     """Route structlog (and stdlib logging) to stderr at ``level`` in the chosen format."""
+    import structlog  # here, not at the top: a tenth of a second of every `py2rely` start-up
+
     global _configured
     _configured = True
     if fmt not in LOG_FORMATS:
@@ -44,4 +44,6 @@ def get_logger(name: str | None = None) -> Any:
     # Library use without the CLI still logs to stderr, never into a program's stdout.
     if not _configured:
         configure()
+    import structlog
+
     return structlog.get_logger(name)

@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from py2rely_core.errors import InputError
+
 STAR_VERSION = "# version 50001"
 PIPELINE_FILE = "default_pipeline.star"
 
@@ -235,7 +237,15 @@ def read_pipeline(path: str | Path) -> PipelineFile:
     path = Path(path)
     if not path.exists():
         return PipelineFile()
-    blocks = parse_star_text(path.read_text(encoding="utf-8"), str(path))
+    try:
+        return _pipeline_from_blocks(parse_star_text(path.read_text(encoding="utf-8"), str(path)))
+    except (UnicodeDecodeError, ValueError, KeyError) as exc:
+        detail = f"missing column {exc}" if isinstance(exc, KeyError) else str(exc).splitlines()[0]
+        raise InputError(str(path), f"not a readable RELION pipeline file ({detail})",
+                         "RELION's default_pipeline.star; restore it from a backup") from None
+
+
+def _pipeline_from_blocks(blocks: dict[str, StarBlock]) -> PipelineFile:
     pipeline = PipelineFile()
     general = blocks.get("pipeline_general")
     if general is not None and "rlnPipeLineJobCounter" in general.pairs:

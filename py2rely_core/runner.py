@@ -134,8 +134,11 @@ class JobRunner:
         return None
 
     def _missing_outputs(self, job_type: JobType, options: Mapping[str, str], job_dir: str) -> list[str]:
+        """Required outputs that do not exist or are empty files (a program that ran out of disk
+        space may still report success with a zero-byte output)."""
         return [p for p in job_type.required_outputs(options, job_dir)
-                if not self.project.path(p).exists()]
+                if not self.project.path(p).exists()
+                or (self.project.path(p).is_file() and self.project.path(p).stat().st_size == 0)]
 
     # -- running ---------------------------------------------------------------------------
 

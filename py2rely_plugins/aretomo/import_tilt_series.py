@@ -19,7 +19,7 @@ from typing import Any
 import click
 import pandas as pd
 
-from py2rely_core.atomic import replace_directory
+from py2rely_core.atomic import parent_directories, replace_directory
 from py2rely_core.errors import InputError
 from py2rely_core.log import get_logger
 from py2rely_core.star import TILT_COLUMNS, TOMOGRAM_COLUMNS, read_star, require_columns, write_star
@@ -86,15 +86,16 @@ def import_tilt_series(request: TiltSeriesImport) -> None:
         converted = [convert(s, request.conversion, f"{star_dir}/{s.name}.mrcs") for s in mine]
         outputs.append(SessionOutput(name, final_dir, star_dir, converted))
 
-    staged = []
-    try:
-        for out in outputs:
-            staged.append((out, _stage(out)))
-        for out, staging in staged:
-            replace_directory(staging, out.final_dir)
-    finally:
-        for _, staging in staged:
-            shutil.rmtree(staging, ignore_errors=True)
+    staged: list[tuple[SessionOutput, Path]] = []
+    with parent_directories(output):
+        try:
+            for out in outputs:
+                staged.append((out, _stage(out)))
+            for out, staging in staged:
+                replace_directory(staging, out.final_dir)
+        finally:
+            for _, staging in staged:
+                shutil.rmtree(staging, ignore_errors=True)
     for out in outputs:
         _report(out, logger)
 
@@ -116,10 +117,21 @@ def _refuse_output_in_sources(final_dir: Path, sources: list[Source]) -> None:
 
 
 def _stage(out: SessionOutput) -> Path:
-    out.final_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = out.final_dir.parent / f".{out.final_dir.name}.staging-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
+    try:
+        _write_staged(staging, out)
+    except OSError as exc:  # name the output, not the hidden staging directory
+        shutil.rmtree(staging, ignore_errors=True)  # not yet in `staged`: removed here
+        raise OSError(exc.errno, exc.strerror or str(exc), str(out.final_dir)) from exc
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return staging
+
+
+def _write_staged(staging: Path, out: SessionOutput) -> None:
     rows = []
     for item in out.converted:
         name = item.source.name
@@ -130,7 +142,6 @@ def _stage(out: SessionOutput) -> Path:
     table = pd.DataFrame(rows)
     write_star({"global": table}, staging / TOMOGRAMS_STAR)
     _check_written(staging, out)
-    return staging
 
 
 def _check_written(staging: Path, out: SessionOutput) -> None:

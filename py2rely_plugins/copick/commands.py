@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from py2rely_core.cli_types import FINITE_FLOAT, FiniteFloatRange, positive
 from py2rely_plugins.copick.defaults import DEFAULT_PIXEL_SIZE, DEFAULT_SIZE
 
 PARTICLES_PARAMS: list[click.Parameter] = [
@@ -23,7 +24,7 @@ PARTICLES_PARAMS: list[click.Parameter] = [
                  help="Only picks of this copick session ID (default: every session)."),
     click.Option(["-rids", "--run-ids"], default=None,
                  help="Comma-separated copick runs to import (default: every run)."),
-    click.Option(["-vs", "--voxel-size"], default=None, type=click.FloatRange(min=0, min_open=True),
+    click.Option(["-vs", "--voxel-size"], default=None, type=positive(),
                  help="Only runs that have a tomogram voxel spacing of this size (Å)."),
     click.Option(["-o", "--output"], default="input/full_picks.star", show_default=True,
                  type=click.Path(dir_okay=False), help="Particles STAR file to write."),
@@ -37,19 +38,21 @@ PARTICLES_PARAMS: list[click.Parameter] = [
                  help=f"Tomogram size along y (pixels) [default without -ts: {DEFAULT_SIZE[1]}]."),
     click.Option(["-z", "--dim-z"], default=None, type=click.IntRange(min=1),
                  help=f"Tomogram size along z (pixels) [default without -ts: {DEFAULT_SIZE[2]}]."),
-    click.Option(["-ps", "--pixel-size"], default=None, type=click.FloatRange(min=0, min_open=True),
+    click.Option(["-ps", "--pixel-size"], default=None, type=positive(),
                  help="Tilt-series pixel size (Å) [default: from -ts, else "
                       f"{DEFAULT_PIXEL_SIZE}]; must agree with -ts when both are given."),
     click.Option(["-v", "--voltage"], default=300.0, show_default=True,
-                 type=click.FloatRange(min=0, min_open=True), help="Acceleration voltage (kV)."),
-    click.Option(["-sa", "--spherical-aberration"], default=2.7, show_default=True, type=float,
+                 type=positive(), help="Acceleration voltage (kV)."),
+    click.Option(["-sa", "--spherical-aberration"], default=2.7, show_default=True, type=FINITE_FLOAT,
                  help="Spherical aberration (mm)."),
     click.Option(["-ac", "--amplitude-contrast"], default=0.07, show_default=True,
-                 type=click.FloatRange(min=0, max=1), help="Amplitude contrast."),
+                 type=FiniteFloatRange(min=0, max=1), help="Amplitude contrast."),
     click.Option(["-og", "--optics-group"], default=1, show_default=True, type=click.IntRange(min=1),
                  help="Optics group number (rlnOpticsGroup)."),
     click.Option(["-ogn", "--optics-group-name"], default="opticsGroup1", show_default=True,
                  help="Optics group name (rlnOpticsGroupName)."),
+    click.Option(["--overwrite"], is_flag=True, default=False,
+                 help="Replace an existing --output file (without it an existing file is refused)."),
 ]
 
 STAR2COPICK_PARAMS: list[click.Parameter] = [

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
+from py2rely_core.atomic import refuse_existing
 from py2rely_core.errors import InputError
 from py2rely_core.log import get_logger
 from py2rely_core.star import read_particles, read_star, read_tomograms, write_star
@@ -13,28 +12,11 @@ from py2rely_plugins.startools.inputs import refuse_output_among_inputs
 
 NAMES_SHOWN = 10
 
-PARAMS: list[click.Parameter] = [
-    click.Option(["-p", "--particles"], required=True, type=click.Path(dir_okay=False),
-                 help="Particles STAR whose tomograms are kept."),
-    click.Option(["-t", "--tomograms"], required=True, type=click.Path(dir_okay=False),
-                 help="Tomograms STAR (data_global) to filter; it is read, never changed."),
-    click.Option(["-o", "--output"], required=True, type=click.Path(dir_okay=False),
-                 help="New tomograms STAR to write (not the input; its directory is created)."),
-]
 
-
-class FilterUnusedTilts:
-    name = "filter-unused-tilts"
-    description = "Write a new tomograms STAR without the tomograms that have no particles."
-    params = PARAMS
-
-    def run(self, **options: Any) -> None:
-        filter_unused_tilts(**options)
-
-
-def filter_unused_tilts(particles: str, tomograms: str, output: str) -> None:
+def filter_unused_tilts(particles: str, tomograms: str, output: str, overwrite: bool = False) -> None:
     logger = get_logger("prepare.filter_unused_tilts")
     refuse_output_among_inputs(output, [tomograms, particles])
+    refuse_existing(output, "--output", overwrite)
     used = set(read_particles(particles).particles["rlnTomoName"].astype(str))
     tomogram_set = read_tomograms(tomograms, check_tilts=False)
     listed = tomogram_set.table["rlnTomoName"].astype(str)
