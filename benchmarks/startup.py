@@ -3,8 +3,9 @@ from process start to exit, as a user waits for them. Target: `py2rely -h` ≤ 0
 machine.
 
 Each command line runs ``--repeats`` times (after one warm-up run that fills the OS file cache);
-the median and the fastest run are printed, with the load average before and after, because on a
-shared machine other processes' load goes straight into these figures. ``--compare`` times
+the median and the fastest wall-clock time are printed with the median CPU time (user + system)
+and the load average before and after: on a shared machine other processes' load goes straight
+into the wall-clock figures, much less into the CPU time. ``--compare`` times
 another installation's entry point the same way (e.g. one without lazy command loading).
 
 Also printed: the modules ``py2rely -h`` imports that take longest (``python -X importtime``).
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -33,16 +35,24 @@ def load() -> str:
     return f"{one:.2f} (1 min), {five:.2f} (5 min), {os.cpu_count()} cores"
 
 
-def time_runs(entry: str, args: tuple[str, ...], repeats: int, cwd: Path) -> list[float]:
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def time_runs(entry: str, args: tuple[str, ...], repeats: int, cwd: Path) -> tuple[list[float], list[float]]:
+    """Wall-clock and CPU seconds (user + system) of each run. On a loaded machine the wall time
+    includes waiting for a core; the CPU time is what an idle machine would take, less I/O."""
     subprocess.run([entry, *args], cwd=cwd, capture_output=True, check=False)  # warm-up
-    seconds = []
+    wall, cpu = [], []
     for _ in range(repeats):
-        started = time.perf_counter()
+        cpu_before, started = _children_cpu(), time.perf_counter()
         result = subprocess.run([entry, *args], cwd=cwd, capture_output=True, check=False)
-        seconds.append(time.perf_counter() - started)
+        wall.append(time.perf_counter() - started)
+        cpu.append(_children_cpu() - cpu_before)
         if result.returncode != 0:
             raise SystemExit(f"{entry} {' '.join(args)} failed: {result.stderr.decode()[-300:]}")
-    return seconds
+    return wall, cpu
 
 
 def slowest_imports(python: str, count: int, cwd: Path) -> list[tuple[float, str]]:
@@ -61,9 +71,9 @@ def slowest_imports(python: str, count: int, cwd: Path) -> list[tuple[float, str
 def report(label: str, entry: str, repeats: int, cwd: Path) -> None:
     print(f"\n{label}: {entry}")
     for args in COMMAND_LINES:
-        seconds = time_runs(entry, args, repeats, cwd)
-        print(f"  py2rely {' '.join(args):<24} median {statistics.median(seconds):.3f} s   "
-              f"fastest {min(seconds):.3f} s   ({repeats} runs)")
+        wall, cpu = time_runs(entry, args, repeats, cwd)
+        print(f"  py2rely {' '.join(args):<24} wall: median {statistics.median(wall):.3f} s, "
+              f"fastest {min(wall):.3f} s   CPU: median {statistics.median(cpu):.3f} s   ({repeats} runs)")
 
 
 def main() -> None:

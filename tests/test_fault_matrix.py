@@ -167,7 +167,7 @@ CASES: list[Case] = [
          setup=_cell("input/aligned_tilt_series.star", "global", "rlnTomoTiltSeriesPixelSize", "inf"),
          says=("aligned_tilt_series.star", "row 1", "rlnTomoTiltSeriesPixelSize", "infinity")),
     case(PARAMS, "wrong type", "-pd", "abc", says=("--protein-diameter", "'abc' is not a valid float")),
-    case(PARAMS, "wrong type", "-pd", "100000", variant="a box too large for RELION",
+    case(PARAMS, "inf", "-pd", "100000", variant="a finite diameter no box can hold",
          says=("--protein-diameter", "exceeds the largest supported box")),
     read_only(PARAMS, says=("sta_parameters.json", *EROFS[:1])),
     full_disk(PARAMS, says=("sta_parameters.json", *ENOSPC[:1]), in_subprocess=True),

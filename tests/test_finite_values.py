@@ -93,15 +93,16 @@ def test_each_lazy_command_shows_the_loaded_commands_own_help():
             assert lazy.get_short_help_str(width) == loaded.get_short_help_str(width), lazy.name
 
 
-def test_help_imports_no_heavy_library():
+@pytest.mark.parametrize("args", [["-h"], ["prepare", "-h"], ["pipelines", "-h"], ["export", "-h"]])
+def test_help_imports_no_heavy_library(args):
     """`py2rely -h` lists every command without importing what they need to run."""
-    code = ("import sys\nfrom py2rely_core.cli import main\ntry:\n    main(['-h'])\nexcept SystemExit:\n"
+    code = (f"import sys\nfrom py2rely_core.cli import main\ntry:\n    main({args!r})\nexcept SystemExit:\n"
             "    pass\nprint(' '.join(sorted(sys.modules)))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     loaded = set(result.stdout.split("\n")[-2].split())
     heavy = {"pandas", "scipy", "pydantic", "copick", "starfile", "mrcfile", "structlog", "numpy"}
     assert loaded & heavy == set()
-    assert "Commands:" in result.stdout and "demo" in result.stdout
+    assert "Commands:" in result.stdout
 
 
 def test_write_star_refuses_empty_and_non_finite_cells(tmp_path):
