@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import subprocess
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -164,9 +165,11 @@ def template_for(ws: Path, nan: bool) -> Path:
     volume = np.zeros((first["box"],) * 3, dtype=np.float32)
     if nan:
         volume[1, 2, 3] = np.nan
-    with mrcfile.new(ws / "reference.mrc", overwrite=True) as mrc:
-        mrc.set_data(volume)
-        mrc.voxel_size = first["pixel_size"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # mrcfile warns about the NaN we put there on purpose
+        with mrcfile.new(ws / "reference.mrc", overwrite=True) as mrc:
+            mrc.set_data(volume)
+            mrc.voxel_size = first["pixel_size"]
     return ws / "reference.mrc"
 
 
