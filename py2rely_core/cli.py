@@ -10,7 +10,9 @@ from typing import Any
 import click
 
 from py2rely_core import __version__, log
-from py2rely_core.errors import Py2relyError
+from py2rely_core.cli_lazy import LazyCommand
+from py2rely_core.cli_types import finite_floats
+from py2rely_core.errors import FileSystemError, PluginError, Py2relyError
 from py2rely_core.plugins import Plugins, get_plugins, parse_preferences
 from py2rely_core.signals import install_handlers, interrupted_by, signal_name
 
@@ -29,10 +31,33 @@ def optional_bool(*names: str, help: str, default: bool = False) -> Any:
 
 
 class Py2relyGroup(click.Group):
-    """A group whose commands are listed in the order they were added."""
+    """A group whose commands are listed in the order they were added, loaded when first used
+    (``LazyCommand``), and whose float options refuse NaN and infinity (``finite_floats``)."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(self.commands)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = self.commands.get(cmd_name)
+        if isinstance(command, LazyCommand):
+            try:
+                command = command.load()
+            except Exception as exc:  # a plugin's import error: name it, do not crash
+                text = str(exc).strip().splitlines()
+                raise PluginError(f"command '{cmd_name}' cannot be loaded from {command.target}: "
+                                  f"{type(exc).__name__}: {text[0] if text else ''}") from None
+            self.commands[cmd_name] = command
+        return finite_floats(command) if command is not None else None
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list from each command's one-line help, without loading lazy commands."""
+        commands = [(name, self.commands[name]) for name in self.list_commands(ctx)
+                    if not self.commands[name].hidden]
+        if not commands:
+            return
+        limit = formatter.width - 6 - max(len(name) for name, _ in commands)
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, command.get_short_help_str(limit)) for name, command in commands])
 
 
 @click.group(cls=Py2relyGroup, context_settings=CONTEXT_SETTINGS)
@@ -151,3 +176,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except OSError as exc:
+        # The file system said no (full disk, read-only, permissions) where no command caught it:
+        # one line naming the path and the errno, never a traceback. Outputs are written
+        # atomically, so nothing is half-written.
+        error = FileSystemError.from_os_error(exc)
+        click.echo(f"error: {error}", err=True)
+        sys.exit(error.exit_code)

@@ -202,6 +202,9 @@ class Executor(Protocol):
     # is still queued or running (and why it is waiting), without following it. The runner and
     # `py2rely status` use it to tell a running job from one whose processes are gone; without
     # it they ask ``reattach`` (a handle means active, None means gone).
+    # Optional: ``check(setup_lines)`` raises a Py2relyError (naming the setting) before the
+    # first job if jobs cannot run, e.g. when the MPI launcher is not found after the jobs'
+    # set-up lines. `pipelines sta` calls it when the executor has it.
 
 
 @runtime_checkable

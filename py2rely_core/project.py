@@ -86,6 +86,7 @@ class Project:
         """Exclusive lock for one pipeline driver; released by the kernel if the driver dies."""
         self.root.mkdir(parents=True, exist_ok=True)
         path = self.root / DRIVER_LOCK
+        created = not path.exists()
         handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the whole run
         deadline = time.monotonic() + LOCK_PATIENCE
         while True:
@@ -102,11 +103,20 @@ class Project:
                         f"({holder or 'another process'}); wait for it to finish or stop it first"
                     ) from None
                 time.sleep(0.1)
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()} on {socket.gethostname()} since "
-                     f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n")
-        handle.flush()
+        try:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"pid {os.getpid()} on {socket.gethostname()} since "
+                         f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+            handle.flush()
+        except OSError as exc:
+            # A full disk: leave the project as it was (no lock file of ours) and say so.
+            if created:
+                path.unlink(missing_ok=True)
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+            with contextlib.suppress(OSError):
+                handle.close()
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
         self._lock_handle = handle
         try:
             yield
@@ -242,7 +252,11 @@ class Project:
                         "writing the pipeline, or one crashed: remove the directory if none runs)"
                     ) from None
                 time.sleep(0.2)
-        (lock_dir / f"lock_{PIPELINE_FILE}").touch()
+        try:
+            (lock_dir / f"lock_{PIPELINE_FILE}").touch()
+        except OSError:
+            lock_dir.rmdir()  # a full disk or no inodes: release the lock, then say so
+            raise
         try:
             yield
         finally:

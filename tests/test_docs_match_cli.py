@@ -44,10 +44,12 @@ def documented_tables() -> dict[str, dict[Flags, str | None]]:
 
 
 def cli_command(words: str) -> click.Command:
-    command: click.Command = build_cli(get_plugins())
+    command: click.Command | None = build_cli(get_plugins())
+    context = click.Context(command)
     for word in words.split():
         assert isinstance(command, click.Group), f"`py2rely {words}`: {command.name} has no subcommands"
-        command = command.commands[word]
+        command = command.get_command(context, word)  # loads a lazy command
+        assert command is not None, f"`py2rely {words}`: no command {word!r}"
     return command
 
 

@@ -7,9 +7,10 @@ from typing import Any
 
 import click
 
+from py2rely_core.cli_types import FINITE_FLOAT, FiniteFloatRange, positive
 from py2rely_plugins.aretomo.defaults import BASE_PROJECT, SESSION, TOTAL_DOSE
 
-_POSITIVE = click.FloatRange(min=0, min_open=True)
+_POSITIVE = positive()
 HAND_CHOICES = ("auto", "1", "-1")  # see hand.py
 
 TILT_SERIES_PARAMS: list[click.Parameter] = [
@@ -55,10 +56,10 @@ TILT_SERIES_PARAMS: list[click.Parameter] = [
                  help="Tomogram depth in unbinned pixels [default: from AreTomo's <name>_Vol.mrc]."),
     click.Option(["-v", "--voltage"], default=300.0, show_default=True, type=_POSITIVE,
                  help="Acceleration voltage (kV)."),
-    click.Option(["-sa", "--spherical-aberration"], default=2.7, show_default=True, type=float,
+    click.Option(["-sa", "--spherical-aberration"], default=2.7, show_default=True, type=FINITE_FLOAT,
                  help="Spherical aberration (mm)."),
     click.Option(["-ac", "--amplitude-contrast"], default=0.07, show_default=True,
-                 type=click.FloatRange(min=0, max=1), help="Amplitude contrast."),
+                 type=FiniteFloatRange(min=0, max=1), help="Amplitude contrast."),
     click.Option(["-og", "--optics-group"], default=1, show_default=True, type=click.IntRange(min=1),
                  help="Accepted for py2rely 0.7.1 compatibility; a tomograms STAR has no optics-group "
                       "number (RELION groups by --optics-group-name)."),

@@ -21,7 +21,7 @@ from typing import Any
 import click
 import pandas as pd
 
-from py2rely_core.atomic import replace_directory
+from py2rely_core.atomic import parent_directories, replace_directory
 from py2rely_core.errors import InputError
 from py2rely_core.log import get_logger
 from py2rely_core.star import TILT_COLUMNS, TOMOGRAM_COLUMNS, read_star, require_columns, write_star
@@ -93,26 +93,27 @@ def import_tilt_series(request: TiltSeriesImport) -> None:
         outputs.append(SessionOutput(name, final_dir, star_dir, converted))
     links = _planned_links(request.symlinks, sources, request.overwrite)
 
-    staged = []
+    staged: list[tuple[SessionOutput, Path]] = []
     unchanged = set()
-    try:
-        for out in outputs:
-            staged.append((out, _stage(out, with_links=request.symlinks is None)))
-        for out, staging in staged:
-            # Running the same import again (as scripts written for 0.7.1 do) is not an error.
-            if out.final_dir.exists() and _same_content(staging, out.final_dir):
-                unchanged.add(out.session)
-            elif out.final_dir.exists() and not request.overwrite:
-                raise InputError(f"--output {output}", f"{out.final_dir} exists with other contents",
-                                 "a new directory, or --overwrite")
-        for link, stack in links:
-            _link_atomically(link, stack)
-        for out, staging in staged:
-            if out.session not in unchanged:
-                replace_directory(staging, out.final_dir)
-    finally:
-        for _, staging in staged:
-            shutil.rmtree(staging, ignore_errors=True)
+    with parent_directories(output):
+        try:
+            for out in outputs:
+                staged.append((out, _stage(out, with_links=request.symlinks is None)))
+            for out, staging in staged:
+                # Running the same import again (as scripts written for 0.7.1 do) is not an error.
+                if out.final_dir.exists() and _same_content(staging, out.final_dir):
+                    unchanged.add(out.session)
+                elif out.final_dir.exists() and not request.overwrite:
+                    raise InputError(f"--output {output}", f"{out.final_dir} exists with other "
+                                     "contents", "a new directory, or --overwrite")
+            for link, stack in links:
+                _link_atomically(link, stack)
+            for out, staging in staged:
+                if out.session not in unchanged:
+                    replace_directory(staging, out.final_dir)
+        finally:
+            for _, staging in staged:
+                shutil.rmtree(staging, ignore_errors=True)
     for out in outputs:
         _report(out, logger, out.session in unchanged)
 
@@ -191,10 +192,21 @@ def _link_atomically(link: Path, stack: Path) -> None:
 
 
 def _stage(out: SessionOutput, with_links: bool = True) -> Path:
-    out.final_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = out.final_dir.parent / f".{out.final_dir.name}.staging-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
+    try:
+        _write_staged(staging, out, with_links)
+    except OSError as exc:  # name the output, not the hidden staging directory
+        shutil.rmtree(staging, ignore_errors=True)  # not yet in `staged`: removed here
+        raise OSError(exc.errno, exc.strerror or str(exc), str(out.final_dir)) from exc
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return staging
+
+
+def _write_staged(staging: Path, out: SessionOutput, with_links: bool) -> None:
     rows = []
     for item in out.converted:
         name = item.source.name
@@ -206,7 +218,6 @@ def _stage(out: SessionOutput, with_links: bool = True) -> Path:
     table = pd.DataFrame(rows)
     write_star({"global": table}, staging / TOMOGRAMS_STAR)
     _check_written(staging, out)
-    return staging
 
 
 def _check_written(staging: Path, out: SessionOutput) -> None:

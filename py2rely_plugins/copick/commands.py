@@ -8,10 +8,11 @@ from typing import Any
 
 import click
 
+from py2rely_core.cli_types import FINITE_FLOAT, FiniteFloatRange, positive
 from py2rely_core.compat import WholeNumber, legacy_alias
 from py2rely_plugins.copick.defaults import DEFAULT_PIXEL_SIZE, DEFAULT_SIZE
 
-_POSITIVE = click.FloatRange(min=0, min_open=True)
+_POSITIVE = positive()
 
 
 def size_options(what: str) -> list[click.Parameter]:
@@ -31,10 +32,10 @@ def optics_options(group_help: str = "Optics group number (rlnOpticsGroup).") ->
     return [
         click.Option(["-v", "--voltage"], default=300.0, show_default=True, type=_POSITIVE,
                      help="Acceleration voltage (kV)."),
-        click.Option(["-sa", "--spherical-aberration"], default=2.7, show_default=True, type=float,
+        click.Option(["-sa", "--spherical-aberration"], default=2.7, show_default=True, type=FINITE_FLOAT,
                      help="Spherical aberration (mm)."),
         click.Option(["-ac", "--amplitude-contrast"], default=0.07, show_default=True,
-                     type=click.FloatRange(min=0, max=1), help="Amplitude contrast."),
+                     type=FiniteFloatRange(min=0, max=1), help="Amplitude contrast."),
         click.Option(["-og", "--optics-group"], default=1, show_default=True, type=click.IntRange(min=1),
                      help=group_help),
         click.Option(["-ogn", "--optics-group-name"], default="opticsGroup1", show_default=True,
@@ -75,6 +76,8 @@ PARTICLES_PARAMS: list[click.Parameter] = [
                  show_default=True,
                  help="RELION 5 centred coordinates in Å (True); False writes rlnCoordinateX/Y/Z in "
                       "tilt-series pixels instead (RELION 4 style)."),
+    click.Option(["--overwrite"], is_flag=True, default=False,
+                 help="Replace an existing --output file (without it an existing file is refused)."),
 ]
 
 STAR2COPICK_PARAMS: list[click.Parameter] = [

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from py2rely_core.errors import InputError, Py2relyError
+from py2rely_core.errors import FileSystemError, InputError, Py2relyError
 from py2rely_core.log import get_logger
 from py2rely_plugins.copick.export_plan import ExportPlan, ExportRequest, plan_export
 from py2rely_plugins.copick.export_worker import RunOutcome, available_cores, write_runs
@@ -119,6 +119,10 @@ def _report_outcomes(
     )
     if failed:
         first = failed[0]
+        summary = f"export star2copick: {len(failed)} of {len(outcomes)} run(s) failed and keep their "
+        if first.errno is not None:  # the file system said no: exit code 7, naming the file
+            raise FileSystemError(first.filename or f"run {first.run} of {first.config}",
+                                  first.strerror, first.errno, context=summary + "previous picks")
         raise Py2relyError(
             f"export star2copick: {len(failed)} of {len(outcomes)} run(s) failed and keep their previous "
             f"picks, e.g. run {first.run} of {first.config}: {first.error}"

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from copick.util.formats import build_relion_particles_df, transforms_to_points_and_rotations
 
+from py2rely_core.atomic import refuse_existing
 from py2rely_core.errors import InputError
 from py2rely_core.log import get_logger
 from py2rely_core.star import PIXEL_SIZE_TOLERANCE, write_star
@@ -70,6 +71,7 @@ class ParticleImport:
     optics_group_name: str
     authors: str | None = None
     relion5: bool = True
+    overwrite: bool = False
 
 
 def output_path(output: str, session: str, name: str, user_id: str | None, session_id: str | None) -> str:
@@ -97,6 +99,7 @@ def import_particles(request: ParticleImport) -> None:
     output = output_path(request.output, request.session, request.name, request.user_id,
                          request.session_id)
     _refuse_overwriting_inputs(output, [request.config, request.tilt_series])
+    refuse_existing(output, "--output", request.overwrite)
     sizes = tomogram_sizes.choose(
         request.tilt_series, request.dim_x, request.dim_y, request.dim_z, DEFAULT_SIZE,
         request.pixel_size if request.pixel_size is not None or request.tilt_series else DEFAULT_PIXEL_SIZE,
@@ -207,6 +210,11 @@ def _particles_of_run(
         if len(points) == 0:
             continue
         where = f"copick picks {picks.user_id}/{picks.session_id}/{name} of run {run.name}"
+        for what, values in (("location", points), ("transform", transforms)):
+            finite = np.isfinite(np.asarray(values, dtype=float)).reshape(len(values), -1).all(axis=1)
+            if not finite.all():
+                raise InputError(where, f"point {int(np.flatnonzero(~finite)[0]) + 1}: its {what} holds "
+                                 "NaN or infinite numbers", "finite coordinates and transforms")
         try:
             _, rotations = transforms_to_points_and_rotations(transforms)
         except ValueError as exc:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from typing import Any
 from py2rely_core import atomic, log
 from py2rely_core.interfaces import ExitOutcome, JobProbe, RunnableJob
 from py2rely_core.markers import outcome_from_markers, read_markers, record_abort, request_abort
+from py2rely_core.script import check_launcher
 from py2rely_plugins.executors.slurm_client import ACTIVE_STATES, JobInfo, SlurmClient, SlurmCommandError
 from py2rely_plugins.executors.slurm_pending import (
     HINTS,
@@ -69,6 +70,12 @@ class SlurmExecutor:
 
     def describe(self, job: RunnableJob) -> str:
         return self.script(job)
+
+    def check(self, setup_lines: Sequence[str]) -> None:
+        """Before the first job: the MPI launcher must exist after the site's and the runtime's
+        set-up lines (checked on this host, which shares the compute nodes' software)."""
+        check_launcher(self.settings.launcher(), [*self.settings.setup_lines, *setup_lines],
+                       "executors.slurm.mpi_launcher")
 
     # -- submitting ------------------------------------------------------------------------
 

@@ -7,20 +7,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-import click
 import pandas as pd
 
 from py2rely_core.errors import InputError
-
-
-def skip_missing_option() -> click.Option:
-    """``-sm`` alone, or with a value as py2rely 0.7.1 wrote it (``-sm True``, ``-sm false``)."""
-    return click.Option(
-        ["-sm", "--skip-missing"], type=click.BOOL, default=False, is_flag=False, flag_value=True,
-        show_default=True,
-        help="Skip input files that do not exist (listed in a warning) instead of failing; "
-             "-sm alone or -sm True/False.",
-    )
 
 
 def existing_inputs(paths: Sequence[str], skip_missing: bool, logger: Any) -> list[str]:

@@ -7,9 +7,7 @@ from typing import Any
 
 from py2rely_core.hookspecs import hookimpl
 from py2rely_core.interfaces import Importer
-from py2rely_plugins.startools.combine_particles import CombineParticles
-from py2rely_plugins.startools.combine_tilt_series import CombineTiltSeries
-from py2rely_plugins.startools.filter_unused_tilts import FilterUnusedTilts
+from py2rely_plugins.startools.commands import CombineParticles, CombineTiltSeries, FilterUnusedTilts
 
 
 @hookimpl

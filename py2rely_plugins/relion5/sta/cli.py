@@ -58,6 +58,9 @@ def run_sta(request: StaRequest, plugins: Plugins | None = None) -> StaOutcome:
     executor = factory.create(executor_settings(params.executors, request.executor, overrides))
     runtime, version = _runtime(params, request.dry_run)
     release = choose_release(version)
+    check = getattr(executor, "check", None)  # optional: can this executor run jobs here?
+    if runtime is not None and check is not None and not request.dry_run:
+        check(runtime.job_setup_lines())
     logger.info("inputs valid", tomograms=tomograms, particles=particles, strategy=strategy_name,
                 executor=request.executor,
                 relion=runtime.describe() if runtime else "not found (dry run)",

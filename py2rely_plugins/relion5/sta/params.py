@@ -73,7 +73,9 @@ def local_sampling(pixel_size: float, diameter: float) -> float:
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # NaN and infinity are refused wherever a number is expected: neither means anything to RELION
+    # (and JSON has no such numbers; Python's json module writes them as NaN / Infinity).
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class Inputs(Section):
@@ -481,8 +483,30 @@ def describe_validation_error(exc: ValidationError, data: Any) -> str:
     first = exc.errors()[0]
     where = _format_location(tuple(first["loc"]), data)
     message = first["msg"].removeprefix("Value error, ")
+    if first["type"] in _TYPE_ERRORS:
+        # Strict types: say what was found, e.g. `particle.diameter: Input should be a valid
+        # number, not the string "160"`.
+        message += f", not {_json_kind(first['input'])} {json.dumps(first['input'], default=str)}"
     extra = f" ({len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
     return f"{where}: {message}{extra}"
+
+
+_TYPE_ERRORS = {"float_type", "int_type", "bool_type", "string_type", "list_type", "dict_type",
+                "model_type", "int_from_float", "literal_error", "finite_number"}
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "the boolean"
+    if isinstance(value, str):
+        return "the string"
+    if isinstance(value, int | float):
+        return "the number"
+    if isinstance(value, list):
+        return "the list"
+    if isinstance(value, dict):
+        return "the object"
+    return "the value"
 
 
 def load_parameters(path: str | os.PathLike[str]) -> Parameters:
@@ -497,6 +521,8 @@ def load_parameters(path: str | os.PathLike[str]) -> Parameters:
         ) from None
     except OSError as exc:
         raise ParameterError(str(path), f"cannot be read ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise ParameterError(str(path), "not a text (UTF-8) file", "a JSON parameter file") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -509,13 +535,15 @@ def load_parameters(path: str | os.PathLike[str]) -> Parameters:
             f"a py2rely parameter file (schema version {SCHEMA_VERSION})",
         )
     try:
-        return Parameters.model_validate(data)
+        # Strict: a JSON string is not a number ("160"), a string is not a boolean ("yes") and a
+        # boolean is not an integer (true): each is an error naming the key, never a conversion.
+        return Parameters.model_validate(data, strict=True)
     except ValidationError as exc:
         raise ParameterError(str(path), describe_validation_error(exc, data)) from None
 
 
 def dump_parameters(params: Parameters) -> str:
-    return json.dumps(params.model_dump(mode="json"), indent=2) + "\n"
+    return json.dumps(params.model_dump(mode="json"), indent=2, allow_nan=False) + "\n"
 
 
 def save_parameters(params: Parameters, path: str | os.PathLike[str]) -> None:

@@ -10,10 +10,12 @@ from typing import Any
 import click
 
 from py2rely_core import log
+from py2rely_core.atomic import refuse_existing
 from py2rely_core.cli import CONTEXT_SETTINGS
+from py2rely_core.cli_types import positive
 from py2rely_core.errors import InputError
 
-_POSITIVE = click.FloatRange(min=0, min_open=True)
+_POSITIVE = positive()
 LOG_LEVEL_NAMES = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
 
 
@@ -76,11 +78,13 @@ def _same_file(a: Path, b: Path) -> bool:
 @click.option("--parameters", "parameters_path", type=click.Path(dir_okay=False), default=None,
               help="Parameter JSON: refuse a template that does not fit its first binning "
                    "(the box then defaults to that binning's box).")
+@click.option("--overwrite", is_flag=True, default=False,
+              help="Replace an existing output file (without it, an existing output is refused).")
 @click.pass_context
 def template(
     ctx: click.Context, input_path: str, output: str | None, input_voxel_size: float | None,
     output_voxel_size: float, center: bool, low_pass: float | None, box_size: int | None,
-    invert: bool, mirror: bool, log_level: int, parameters_path: str | None,
+    invert: bool, mirror: bool, log_level: int, parameters_path: str | None, overwrite: bool,
 ) -> None:
     """Resample a density map (e.g. from EMDB) to the tomograms' voxel size and box, low-pass
     filtered, as the reference for the first refinement."""
@@ -108,15 +112,13 @@ def template(
     if output_path.exists() and _same_file(output_path, info.path):
         raise InputError("--output", f"{output_path} is the input map; refusing to overwrite it",
                          "a different output path")
+    refuse_existing(output_path, "--output", overwrite)
 
     started = time.perf_counter()
     volume = make_template(info, settings)
     voxel = format_voxel(settings.output_voxel_size)
     label = f"py2rely template from {info.path.name}: {voxel} A, lp {settings.low_pass:g} A"
-    try:
-        write_template(volume, output_path, settings.output_voxel_size, label=label)
-    except OSError as exc:
-        raise InputError("--output", f"cannot write {output_path}: {exc.strerror or exc}") from None
+    write_template(volume, output_path, settings.output_voxel_size, label=label)
     logger.info(
         "template written", path=str(output_path), box=settings.box, voxel_size=voxel,
         low_pass=settings.low_pass, input_shape=info.shape,
