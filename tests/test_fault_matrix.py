@@ -211,7 +211,7 @@ CASES: list[Case] = [
     case(PARTICLES, "NaN", "-uid", "user", "-sid", "2", variant="a NaN pick in copick",
          setup=fx.nan_pick, says=("copick picks user/2", "point 2", "NaN")),
     case(PARTICLES, "inf", "-v", "inf", says=("--voltage", "'inf' is not a finite number")),
-    case(PARTICLES, "wrong type", "-x", "abc", says=("--dim-x", "'abc' is not a valid integer")),
+    case(PARTICLES, "wrong type", "-x", "abc", says=("--dim-x", "'abc' is not a whole number")),
     read_only(PARTICLES, says=("picks.star", *EROFS[:1])),
     full_disk(PARTICLES, says=("picks.star", *ENOSPC[:1])),
     case(PARTICLES, "existing output", setup=_existing("input/picks.star"),

@@ -14,8 +14,6 @@ from typing import Any
 import click
 
 from py2rely_core.errors import InputError
-from py2rely_core.star import read_star, require_block, require_columns, write_star
-from py2rely_plugins.startools.inputs import refuse_output_among_inputs
 
 PARAMS: list[click.Parameter] = [
     click.Option(["-i", "--input"], required=True, type=click.Path(dir_okay=False),
@@ -31,6 +29,10 @@ def position_name(name: str) -> str:
 
 
 def ts2position(input: str, output: str) -> None:
+    # Imported here: pandas and starfile would slow every `py2rely` call that lists this command.
+    from py2rely_core.star import read_star, require_block, require_columns, write_star
+    from py2rely_plugins.startools.inputs import refuse_output_among_inputs
+
     refuse_output_among_inputs(output, [input])
     blocks = read_star(input)
     block, particles = require_block(blocks, input, ["particles"], "a RELION particles STAR (data_particles)")
