@@ -27,6 +27,7 @@ def py2rely_job_types() -> list:
 @hookimpl
 def py2rely_cli_commands(cli: Any) -> None:
     from py2rely_plugins.relion5.demo import demo_command
+    from py2rely_plugins.relion5.report.cli import report_command
     from py2rely_plugins.relion5.runtime_cli import relion_group
     from py2rely_plugins.relion5.sta.cli import sta_command
     from py2rely_plugins.relion5.sta.prepare_parameters import relion5_parameters
@@ -35,6 +36,7 @@ def py2rely_cli_commands(cli: Any) -> None:
 
     cli.add_command(relion_group)
     cli.add_command(status_command)
+    cli.add_command(report_command)
     cli.add_command(demo_command)
     cli.commands["prepare"].add_command(relion5_parameters)
     cli.commands["prepare"].add_command(template)
