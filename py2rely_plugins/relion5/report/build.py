@@ -72,7 +72,7 @@ def write_report(project_dir: str | os.PathLike[str], output: str | os.PathLike[
     atomic.write_text(index, page.document("py2rely report", meta, sections,
                                            REFRESH_WHILE_RUNNING if running else None))
     artifacts.finish()
-    images = sorted((out / IMAGE_DIR).glob("*.png"))
+    images = [p for p in (out / IMAGE_DIR).iterdir() if p.suffix in (".png", ".svg")]
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     for problem in artifacts.problems:
         logger.warning("report: not shown", problem=problem)

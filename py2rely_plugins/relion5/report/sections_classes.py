@@ -42,7 +42,7 @@ def class_block(ctx: SectionContext, job: JobSummary, decision: dict | None) -> 
     table = page.table(("class", "particles", "share", "resolution", "rot. accuracy", "decision"),
                        rows, numeric=(1, 2, 3, 4))
     marker = ctx.root / job.job_dir / "RELION_JOB_EXIT_SUCCESS"
-    items = [ctx.picture(image_name(job.job_dir, "classes"), [marker],
+    items = [ctx.picture(image_name(job.job_dir, "classes", "svg"), [marker],
                           lambda tmp: plots.class_populations(classes, kept, tmp),
                           "Class populations (green: kept), with each class's resolution.")]
     for cls in classes:

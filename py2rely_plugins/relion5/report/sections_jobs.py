@@ -54,7 +54,7 @@ def timings(ctx: SectionContext) -> str:
     from py2rely_plugins.relion5.report import plots
 
     sources = [ctx.root / j.job_dir / "py2rely_job.json" for j in ctx.project.jobs]
-    picture = ctx.picture(f"{IMAGE_DIR}/timings.png", sources, lambda tmp: plots.timing_plot(rows, tmp),
+    picture = ctx.picture(f"{IMAGE_DIR}/timings.svg", sources, lambda tmp: plots.timing_plot(rows, tmp),
                            "Wall time per job: RELION's programs (py2rely_command_times.txt) and the "
                            "rest (job script, executor, polling).")
     text = (f"<p>Jobs took {page.duration(total)} in all, of which {overhead:.1f} s "

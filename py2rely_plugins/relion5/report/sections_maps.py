@@ -25,7 +25,7 @@ def resolution(ctx: SectionContext) -> str:
                    if j.resolution is not None]
         from py2rely_plugins.relion5.report import plots
 
-        items.append(ctx.picture(f"{IMAGE_DIR}/resolution.png", sources,
+        items.append(ctx.picture(f"{IMAGE_DIR}/resolution.svg", sources,
                                   lambda tmp: plots.resolution_plot(points, tmp),
                                   "Resolution per stage (Refine3D: gold-standard estimate during "
                                   "refinement; PostProcess: FSC 0.143, masked and corrected)."))
@@ -37,7 +37,7 @@ def resolution(ctx: SectionContext) -> str:
 
         title = f"{job.job_dir} (bin {job.binning}): {page.number(job.resolution, '{:.2f}', ' Å')}"
         items.append(ctx.picture(
-            image_name(job.job_dir, "fsc"), [ctx.root / job.job_dir / "postprocess.star"],
+            image_name(job.job_dir, "fsc", "svg"), [ctx.root / job.job_dir / "postprocess.star"],
             lambda tmp, t=table, title=title, r=job.resolution: plots.fsc_plot(t, title, r, tmp),
             f'FSC of <a href="#{page.anchor(job.job_dir)}">{page.esc(job.job_dir)}</a> '
             f"from postprocess.star (dashed: 0.143)."))
@@ -83,7 +83,7 @@ def particles(ctx: SectionContext) -> str:
         # The full orientation (subtomogram ∘ particle) as RELION Euler angles.
         angles = Rotation.from_matrix(rotations).inv().as_euler("ZYZ", degrees=True)
         items.append(ctx.picture(
-            image_name(final.job_dir, "angles"), [source],
+            image_name(final.job_dir, "angles", "svg"), [source],
             lambda tmp: plots.angular_distribution(angles[:, 0], angles[:, 1],
                                                    f"{final.job_dir}: {len(angles)} particles", tmp),
             f"Angular distribution of the final refinement's particles ({page.esc(final.job_dir)})."))
@@ -97,7 +97,7 @@ def particles(ctx: SectionContext) -> str:
             continue
         title = f"{before.job_dir} → {after.job_dir}"
         items.append(ctx.picture(
-            image_name(after.job_dir, "pose-change"),
+            image_name(after.job_dir, "pose-change", "svg"),
             [ctx.root / before.job_dir / "run_data.star", ctx.root / after.job_dir / "run_data.star"],
             lambda tmp, c=change, t=title: plots.histograms(
                 [("orientation change (°)", c.angle, t), ("position change (Å)", c.position, t)], tmp),

@@ -31,7 +31,7 @@ def polishing(ctx: SectionContext) -> str:
     items, rows = [], []
     if len(rounds) > 1:
         items.append(ctx.picture(
-            f"{IMAGE_DIR}/rounds.png", [ctx.root / p.job_dir / "postprocess.star" for p in posts],
+            f"{IMAGE_DIR}/rounds.svg", [ctx.root / p.job_dir / "postprocess.star" for p in posts],
             lambda tmp: plots.line_plot(list(range(len(rounds))),
                                         [("post-processed", [r[1] for r in rounds])],
                                         "round (0: before CTF refinement and polishing)",
@@ -45,14 +45,14 @@ def polishing(ctx: SectionContext) -> str:
                      page.number(float(np.mean(changes)), "{:+.0f}", " Å"),
                      page.number(float(np.max(np.abs(changes))) if len(changes) else None, "{:.0f}", " Å")])
         items.append(ctx.picture(
-            image_name(ctf.job_dir, "defocus"), [ctx.root / ctf.job_dir / "tomograms.star"],
+            image_name(ctf.job_dir, "defocus", "svg"), [ctx.root / ctf.job_dir / "tomograms.star"],
             lambda tmp, c=changes, j=ctf.job_dir: plots.defocus_plot(c, f"{j}: per-tilt ΔDefocusU", tmp),
             f"Defocus change of every tilt by {page.esc(ctf.job_dir)} (refined − input)."))
     for polish in ctx.project.succeeded(labels.POLISH):
         motion = motion_magnitudes(ctx.root / polish.job_dir / "motion.star")
         if motion is not None and len(motion):
             items.append(ctx.picture(
-                image_name(polish.job_dir, "motion"), [ctx.root / polish.job_dir / "motion.star"],
+                image_name(polish.job_dir, "motion", "svg"), [ctx.root / polish.job_dir / "motion.star"],
                 lambda tmp, m=motion, j=polish.job_dir: plots.histograms(
                     [("mean per-tilt shift (Å)", m, f"{j}: particle motion")], tmp),
                 f"Polishing ({page.esc(polish.job_dir)}): mean per-tilt shift of each particle's "

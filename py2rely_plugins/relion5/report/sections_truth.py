@@ -33,7 +33,7 @@ def ground_truth(ctx: SectionContext) -> str:
                      page.number(result.mirrored.resolution_at(0.5), "{:.1f}", " Å")])
     if curves:
         items.append(ctx.picture(
-            f"{IMAGE_DIR}/truth-fsc.png",
+            f"{IMAGE_DIR}/truth-fsc.svg",
             [phantom, *(ctx.root / p.job_dir / "postprocess.mrc" for p in posts[-1:])],
             lambda tmp: plots.truth_fsc_plot(curves, tmp),
             "FSC of the final map against the simulated phantom (solid) and its mirror image "
@@ -53,7 +53,7 @@ def ground_truth(ctx: SectionContext) -> str:
                      f"orientation error {np.median(errors.angle):.1f}°, median position error "
                      f"{np.median(errors.position):.1f} Å ({len(errors.angle)} particles).</p>")
             items.append(ctx.picture(
-                f"{IMAGE_DIR}/truth-poses.png",
+                f"{IMAGE_DIR}/truth-poses.svg",
                 [ctx.root / final.job_dir / "run_data.star", truth_dir / "particles.star"],
                 lambda tmp: plots.histograms([("orientation error (°)", errors.angle, "vs truth"),
                                               ("position error (Å)", errors.position, "vs truth")], tmp),
