@@ -23,7 +23,8 @@ pre.err { background: #2b2b2b; color: #f8f8f2; padding: 0.6em; overflow-x: auto;
 .figures { display: flex; flex-wrap: wrap; gap: 1em; }
 figure { margin: 0; flex: 0 1 calc(50% - 0.5em); }
 figcaption { font-size: 0.8em; color: #444; max-width: 36em; }
-img { max-width: 100%; border: 1px solid #eee; } .note { font-size: 0.9em; color: #444; }
+img { max-width: 100%; border: 1px solid #eee; } figure img { width: 100%; height: auto; }
+img.map { image-rendering: pixelated; } .note { font-size: 0.9em; color: #444; }
 .kept { color: #1a7f37; font-weight: 600; } td.files { white-space: nowrap; }
 nav ul { padding: 0; } nav li { display: inline; margin-right: 1em; }
 """
