@@ -73,7 +73,8 @@ def table(header: Sequence[str], rows: Iterable[Sequence[str]], row_classes: Seq
 
 
 def figure(src: str, caption: str, alt: str = "") -> str:
-    return (f'<figure><img src="{esc(src)}" alt="{esc(alt or caption)}" loading="eager">'
+    css = ' class="map"' if src.endswith(".png") else ""
+    return (f'<figure><img src="{esc(src)}"{css} alt="{esc(alt or caption)}" loading="eager">'
             f"<figcaption>{caption}</figcaption></figure>")
 
 
