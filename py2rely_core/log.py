@@ -9,13 +9,27 @@ from typing import Any
 import structlog
 
 LOG_FORMATS = ("console", "json")
+
+
+class _CurrentStderr:
+    """sys.stderr as it is at each write: while a live progress bar runs, rich swaps sys.stderr for
+    a proxy that prints above the bar, and log lines must go there, not under it."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
 _configured = False
+_format = "console"
 
 
 def configure(level: int = logging.INFO, fmt: str = "console") -> None:
     """Route structlog (and stdlib logging) to stderr at ``level`` in the chosen format."""
-    global _configured
+    global _configured, _format
     _configured = True
+    _format = fmt
     if fmt not in LOG_FORMATS:
         raise ValueError(f"unknown log format {fmt!r}; expected one of {', '.join(LOG_FORMATS)}")
     renderer: Any
@@ -34,7 +48,7 @@ def configure(level: int = logging.INFO, fmt: str = "console") -> None:
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),
         cache_logger_on_first_use=False,
     )
     logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
@@ -45,3 +59,8 @@ def get_logger(name: str | None = None) -> Any:
     if not _configured:
         configure()
     return structlog.get_logger(name)
+
+
+def current_format() -> str:
+    """The log format in use ("console" unless ``configure`` chose "json")."""
+    return _format

@@ -27,6 +27,7 @@ from py2rely_core.interfaces import (
 from py2rely_core.markers import record_failure
 from py2rely_core.project import Project
 from py2rely_core.relion_files import ABORTED, FAILED, RUNNING, SUCCEEDED, JobStar
+from py2rely_core.run_progress import watch_job
 from py2rely_core.script import command_line
 
 LOG_TAIL_LINES = 12
@@ -189,7 +190,8 @@ class JobRunner:
                 runnable: RunnableJob, handle: Any, started: float, record: dict[str, Any],
                 planned: PlannedJob | None = None) -> JobResult:
         try:
-            outcome = self.executor.wait(handle)
+            with watch_job(self.project.path(job_dir), job_dir, stage):  # a live bar, or log lines
+                outcome = self.executor.wait(handle)
         except KeyboardInterrupt:
             self.executor.cancel(handle)
             self._conclude(job_dir, ABORTED, started, record)
