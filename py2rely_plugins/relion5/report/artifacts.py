@@ -10,6 +10,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from py2rely_core import atomic
 from py2rely_plugins.relion5.report import page
@@ -64,6 +65,25 @@ class Artifacts:
         self.cache[name] = signature
         self.drawn += 1
         return name
+
+    def value(self, key: str, sources: Sequence[Path], compute: Callable[[], Any]) -> Any:
+        """A JSON-able figure computed from ``sources`` (``compute()``), reused while they are
+        unchanged: the report's costly numbers (FSC against a truth map, pose errors) are
+        computed once, not at every refresh. None when computing failed (listed, never raised)."""
+        name = f"value:{key}"
+        signature = self.signature(sources)
+        self.used.add(name)
+        cached = self.cache.get(name)
+        if isinstance(cached, dict) and cached.get("signature") == signature:
+            return cached["value"]
+        try:
+            value = compute()
+        except Exception as exc:
+            self.problems.append(f"{key}: {type(exc).__name__}: {exc}")
+            self.cache.pop(name, None)
+            return None
+        self.cache[name] = {"signature": signature, "value": value}
+        return value
 
     def finish(self) -> None:
         for folder in (IMAGE_DIR, LOG_DIR):
