@@ -101,7 +101,7 @@ def angular_distribution(rot: np.ndarray, tilt: np.ndarray, title: str, path: Pa
     _save(figure, path)
 
 
-def histograms(panels: Sequence[tuple[str, np.ndarray, str]], path: Path) -> None:
+def histograms(panels: Sequence[tuple[str, np.ndarray, str]], path: Path, counted: str = "particles") -> None:
     """Side-by-side histograms; panels are (x label, values, title)."""
     figure = _figure(WIDTH, 2.8, bottom=0.18, top=0.88)
     for axes, (label, values, title) in zip(figure.subplots(1, len(panels), squeeze=False)[0], panels,
@@ -111,7 +111,7 @@ def histograms(panels: Sequence[tuple[str, np.ndarray, str]], path: Path) -> Non
         if len(finite):
             axes.axvline(float(np.median(finite)), color="#d62728", lw=1, ls="--")
         axes.set_xlabel(label)
-        axes.set_ylabel("particles")
+        axes.set_ylabel(counted)
         axes.set_title(title, fontsize=9)
     _save(figure, path)
 
@@ -170,15 +170,18 @@ def timing_plot(rows: Sequence[tuple[str, float, float]], path: Path) -> None:
 
 
 def defocus_plot(changes: np.ndarray, title: str, path: Path) -> None:
-    histograms([("defocus change (Å)", changes, title)], path)
+    histograms([("defocus change (Å)", changes, title)], path, counted="tilts")
 
 
-def line_plot(x: Sequence[float], series: Sequence[tuple[str, Sequence[float]]], xlabel: str,
+def line_plot(x: Sequence[str], series: Sequence[tuple[str, Sequence[float]]], xlabel: str,
               ylabel: str, path: Path, invert: bool = False) -> None:
+    """One point per x label, joined, for each (label, values) series."""
     figure = _figure(WIDTH, 2.8, bottom=0.18, top=0.93)
     axes = figure.subplots()
+    positions = list(range(len(x)))
     for label, values in series:
-        axes.plot(x, values, marker="o", label=label)
+        axes.plot(positions, values, marker="o", label=label)
+    axes.set_xticks(positions, list(x))
     axes.set_xlabel(xlabel)
     axes.set_ylabel(ylabel)
     if invert:

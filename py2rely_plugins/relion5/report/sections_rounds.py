@@ -32,10 +32,8 @@ def polishing(ctx: SectionContext) -> str:
     if len(rounds) > 1:
         items.append(ctx.picture(
             f"{IMAGE_DIR}/rounds.svg", [ctx.root / p.job_dir / "postprocess.star" for p in posts],
-            lambda tmp: plots.line_plot(list(range(len(rounds))),
-                                        [("post-processed", [r[1] for r in rounds])],
-                                        "round (0: before CTF refinement and polishing)",
-                                        "resolution (Å)", tmp, invert=True),
+            lambda tmp: plots.line_plot([r[0] for r in rounds], [("post-processed", [r[1] for r in rounds])],
+                                        "bin-1 round", "resolution (Å)", tmp, invert=True),
             "Resolution per bin-1 round (CTF refinement, polishing, re-extraction, refinement)."))
     for ctf in ctf_jobs:
         changes = defocus_changes(ctx.root, ctf.job_dir)
@@ -89,7 +87,9 @@ def _tilt_defocus(root: Path, tomograms: Path) -> dict[str, np.ndarray]:
         series = Path(str(row["rlnTomoTiltSeriesStarFile"]).replace("//", "/"))
         series = series if series.is_absolute() else root / series
         blocks = read_star(series)
-        block = blocks.get(str(row["rlnTomoName"])) or next(iter(blocks.values()))
+        block = blocks.get(str(row["rlnTomoName"]))
+        if block is None:
+            block = next(iter(blocks.values()))
         found[str(row["rlnTomoName"])] = block["rlnDefocusU"].astype(float).to_numpy()
     return found
 
