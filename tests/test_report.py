@@ -91,7 +91,8 @@ def test_every_picture_and_link_of_the_report_is_in_the_report_directory(demo_pr
         assert f"{post.strip('/').replace('/', '-')}-map.png" in names
     # One FSC plot for the stage (its masks were refined in turns): the last post-processing's.
     last = posts[-1].strip("/").replace("/", "-")
-    assert [n for n in names if n.endswith("-fsc.svg")] == [f"{last}-fsc.svg"]
+    fsc_plots = [n for n in names if n.startswith("PostProcess-") and n.endswith("-fsc.svg")]
+    assert fsc_plots == [f"{last}-fsc.svg"]
     fsc = (output / "img" / f"{last}-fsc.svg").read_text()
     for curve in ("corrected", "unmasked", "phase-randomised"):
         assert curve in fsc
