@@ -25,7 +25,8 @@ figure { margin: 0; flex: 0 1 calc(50% - 0.5em); }
 figcaption { font-size: 0.8em; color: #444; max-width: 36em; }
 img { max-width: 100%; border: 1px solid #eee; } figure img { width: 100%; height: auto; }
 img.map { image-rendering: pixelated; } .note { font-size: 0.9em; color: #444; }
-.kept { color: #1a7f37; font-weight: 600; } td.files { white-space: nowrap; }
+.kept { color: #1a7f37; font-weight: 600; } td.files a { white-space: nowrap; }
+figure.map { flex-basis: calc(33% - 0.7em); }
 nav ul { padding: 0; } nav li { display: inline; margin-right: 1em; }
 """
 
@@ -74,7 +75,7 @@ def table(header: Sequence[str], rows: Iterable[Sequence[str]], row_classes: Seq
 
 def figure(src: str, caption: str, alt: str = "") -> str:
     css = ' class="map"' if src.endswith(".png") else ""
-    return (f'<figure><img src="{esc(src)}"{css} alt="{esc(alt or caption)}" loading="eager">'
+    return (f'<figure{css}><img src="{esc(src)}"{css} alt="{esc(alt or caption)}" loading="eager">'
             f"<figcaption>{caption}</figcaption></figure>")
 
 
