@@ -12,11 +12,13 @@ from typing import IO
 
 
 @contextlib.contextmanager
-def atomic_path(target: str | os.PathLike[str], suffix: str | None = None) -> Iterator[Path]:
+def atomic_path(target: str | os.PathLike[str], suffix: str | None = None,
+                durable: bool = True) -> Iterator[Path]:
     """Yield a temporary path next to ``target``; it replaces ``target`` only if the block succeeds.
 
     ``suffix`` defaults to the target's own suffix so that libraries choosing a format from the
-    file name (mrcfile, starfile) still do so.
+    file name (mrcfile, starfile) still do so. ``durable=False`` skips the fsync, for files that
+    can be made again (a report's pictures): readers still never see a half-written file.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -33,8 +35,9 @@ def atomic_path(target: str | os.PathLike[str], suffix: str | None = None) -> It
     os.chmod(tmp, 0o666 & ~umask)
     try:
         yield tmp
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
+        if durable:
+            with open(tmp, "rb+") as handle:
+                os.fsync(handle.fileno())
         os.replace(tmp, target)
     finally:
         with contextlib.suppress(FileNotFoundError):

@@ -56,7 +56,7 @@ class Artifacts:
         if target.exists() and self.cache.get(name) == signature:
             return name
         try:
-            with atomic.atomic_path(target) as temporary:
+            with atomic.atomic_path(target, durable=False) as temporary:
                 draw(temporary)
         except Exception as exc:  # one bad file must not cost the whole report
             self.problems.append(f"{name}: {type(exc).__name__}: {exc}")
