@@ -61,7 +61,7 @@ def fsc_plot(table: Any, title: str, resolution: float | None, path: Path) -> No
     axes.set_xlabel("spatial frequency (1/Å) and resolution")
     axes.set_ylabel("FSC")
     axes.set_title(title, fontsize=10)
-    axes.legend(fontsize=8, loc="upper right")
+    axes.legend(fontsize=8, loc="lower left")
     _resolution_axis(axes, float(frequency.max()) if len(frequency) else 0.1)
     _save(figure, path)
 
@@ -148,7 +148,7 @@ def truth_fsc_plot(curves: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarra
     axes.set_ylim(-0.2, 1.05)
     axes.set_xlabel("spatial frequency (1/Å) and resolution")
     axes.set_ylabel("FSC")
-    axes.legend(fontsize=7)
+    axes.legend(fontsize=7, loc="lower left")
     _resolution_axis(axes, max(float(c[1].max()) for c in curves))
     _save(figure, path)
 
