@@ -14,13 +14,16 @@ from py2rely_core.errors import InputError
 
 
 @contextlib.contextmanager
-def atomic_path(target: str | os.PathLike[str], suffix: str | None = None) -> Iterator[Path]:
+def atomic_path(target: str | os.PathLike[str], suffix: str | None = None,
+                durable: bool = True) -> Iterator[Path]:
     """Yield a temporary path next to ``target``; it replaces ``target`` only if the block succeeds.
 
     ``suffix`` defaults to the target's own suffix so that libraries choosing a format from the
     file name (mrcfile, starfile) still do so. If the block or the rename fails, the temporary
     file and any directory made for ``target`` are removed, and an ``OSError`` names ``target``
     (not the hidden temporary file), so a full disk or a read-only directory leaves nothing behind.
+    ``durable=False`` skips the fsync, for files that can be made again (a report's pictures):
+    readers still never see a half-written file.
     """
     target = Path(target)
     tmp: Path | None = None
@@ -40,8 +43,9 @@ def atomic_path(target: str | os.PathLike[str], suffix: str | None = None) -> It
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
         yield tmp
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
+        if durable:
+            with open(tmp, "rb+") as handle:
+                os.fsync(handle.fileno())
         os.replace(tmp, target)
         done = True
     except OSError as exc:

@@ -7,8 +7,22 @@ import sys
 from typing import Any
 
 LOG_FORMATS = ("console", "json")
+
+
+class _CurrentStderr:
+    """sys.stderr as it is at each write: while a live progress bar runs, rich swaps sys.stderr for
+    a proxy that prints above the bar, and log lines must go there, not under it."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 _configured = False
 _pending: tuple[int, str] | None = None
+_format = "console"
 
 
 def configure(level: int = logging.INFO, fmt: str = "console") -> None:
@@ -18,7 +32,8 @@ def configure(level: int = logging.INFO, fmt: str = "console") -> None:
     every `py2rely` start-up, `py2rely prepare -h` included): the settings wait for the first
     ``get_logger``.
     """
-    global _configured, _pending
+    global _configured, _pending, _format
+    _format = fmt
     if fmt not in LOG_FORMATS:
         raise ValueError(f"unknown log format {fmt!r}; expected one of {', '.join(LOG_FORMATS)}")
     _configured = True
@@ -48,7 +63,7 @@ def _apply(level: int, fmt: str) -> None:
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),
         cache_logger_on_first_use=False,
     )
     logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
@@ -65,3 +80,8 @@ def get_logger(name: str | None = None) -> Any:
     import structlog
 
     return structlog.get_logger(name)
+
+
+def current_format() -> str:
+    """The log format in use ("console" unless ``configure`` chose "json")."""
+    return _format

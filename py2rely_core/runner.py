@@ -29,6 +29,7 @@ from py2rely_core.interfaces import (
 from py2rely_core.markers import UNFINISHED, record_abort, record_failure
 from py2rely_core.project import Project, lost_job_reason
 from py2rely_core.relion_files import ABORTED, FAILED, RUNNING, SUCCEEDED, JobStar
+from py2rely_core.run_progress import watch_job
 from py2rely_core.script import command_line
 
 LOG_TAIL_LINES = 12
@@ -304,7 +305,8 @@ class JobRunner:
                 # with nobody to stop it.
                 with signals.deferred():
                     handle = self.executor.start(runnable)
-            outcome = self.executor.wait(handle)
+            with watch_job(self.project.path(job_dir), job_dir, stage):  # a live bar, or log lines
+                outcome = self.executor.wait(handle)
         except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP (py2rely_core.signals)
             signum = signals.interrupted_by(exc)
             if handle is not None:

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from py2rely_core.relion_files import read_pipeline
@@ -20,6 +21,13 @@ PIXEL_SIZE = 2.5
 SIMULATION = ["--tilt-series", "2", "--particles", "25", "--pixel-size", str(PIXEL_SIZE),
               "--particle-diameter", str(DIAMETER), "--seed", "7"]
 PY2RELY = [sys.executable, "-c", "from py2rely_core.cli import main; main()"]
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    project: Path
+    result: subprocess.CompletedProcess[str]
+    seconds: float
 
 
 def py2rely(*args: str, cwd: Path | None = None, timeout: float = 3600,

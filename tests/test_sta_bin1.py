@@ -3,6 +3,7 @@ back, then a round of tomo CTF refinement and polishing that moves the defocus t
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -99,3 +100,11 @@ def test_bin1_stage_refines_defocus_toward_the_truth(tmp_path, relion_runtime):
     assert f"--trajectories {motion}" in (refines[0] / "note.txt").read_text()
     optimisation_set = starfile.read(refines[0] / "run_optimisation_set.star", always_dict=True)
     assert str(next(iter(optimisation_set.values()))["rlnTomoTrajectoriesFile"]) == motion
+    # The report shows the round: its resolution, the defocus correction, the polishing motion.
+    report = (project / "report" / "index.html").read_text()
+    mean_correction = re.search(r"<td>{}</td><td class=\"num\">\d+</td><td class=\"num\">([+-]\d+) Å".format(
+        re.escape(f"{ctf[0].relative_to(project)}/")), report)
+    assert mean_correction and abs(int(mean_correction.group(1)) - correction.mean()) < 1.0
+    pictures = {p.name for p in (project / "report" / "img").iterdir()}
+    stem = lambda job: str(job.relative_to(project)).replace("/", "-")  # noqa: E731
+    assert {"rounds.svg", f"{stem(ctf[0])}-defocus.svg", f"{stem(polish[0])}-motion.svg"} <= pictures

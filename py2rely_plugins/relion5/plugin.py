@@ -32,6 +32,8 @@ CLI_COMMANDS = (
      "The RELION 5 installation jobs use: a site install on PATH, or the embedded runtime."),
     ("status", "py2rely_plugins.relion5.status:status_command",
      "Print every job of the project: type, status, elapsed time, resolution."),
+    ("report", "py2rely_plugins.relion5.report.cli:report_command",
+     "Write a self-contained HTML report of a project: stages, FSC curves, maps, particles, timings."),
     ("demo", "py2rely_plugins.relion5.demo:demo_command",
      "Simulate a dataset with a known answer and run the STA pipeline on it."),
 )

@@ -18,6 +18,7 @@ import numpy as np
 from py2rely_core.atomic import parent_directories, replace_directory
 from py2rely_core.errors import InputError
 from py2rely_core.log import get_logger
+from py2rely_core.progress import progress_task
 from py2rely_plugins.simulate import output
 from py2rely_plugins.simulate.config import SimulationConfig
 from py2rely_plugins.simulate.ctf import Optics
@@ -76,14 +77,19 @@ def simulate(config: SimulationConfig, output_dir: str | os.PathLike[str], overw
              noise_sigma=round(noise_sigma, 4))
 
     staging = final_dir.parent / f".{final_dir.name}.partial-{os.getpid()}"
+    images = len(all_series) * len(config.tilt_angles)
     with parent_directories(final_dir.parent):
         shutil.rmtree(staging, ignore_errors=True)
         try:
-            for index, series in enumerate(all_series):
-                stack = renderer.stack(series, index, noise_sigma)
-                output.write_mrc(output.stack_path(staging, series), stack, config.pixel_size, stack=True)
-                log.info("tilt series written", name=series.name, particles=len(series.particles),
-                         seconds=round(time.monotonic() - started, 1))
+            with progress_task("simulating tilt images", total=images,
+                               logger_name="py2rely.simulate") as task:
+                for index, series in enumerate(all_series):
+                    stack = renderer.stack(series, index, noise_sigma,
+                                           on_tilt=lambda: task.update(completed=task.completed + 1))
+                    output.write_mrc(output.stack_path(staging, series), stack, config.pixel_size,
+                                     stack=True)
+                    log.info("tilt series written", name=series.name, particles=len(series.particles),
+                             seconds=round(time.monotonic() - started, 1))
             parameters = _parameters(config, optics, all_series, renderer, signal_variance, noise_sigma)
             output.write_dataset(staging, final_dir, config, optics, all_series, truth_phantom,
                                  parameters)

@@ -87,8 +87,13 @@ def run_sta(request: StaRequest, plugins: Plugins | None = None) -> StaOutcome:
             click.echo(f"No RELION found: job.star options of RELION {release.release}, "
                        f"{release.note}.")
         return pipeline.execute()
-    with project.driver_lock():
-        return pipeline.execute()
+    from py2rely_plugins.relion5.report.refresh import ReportRefresher, refreshing
+
+    refresher = ReportRefresher(project_root)
+    with project.driver_lock(), refreshing(plugins.manager, refresher):
+        outcome = pipeline.execute()
+    outcome.report = str(refresher.index or "")
+    return outcome
 
 
 def _resolve(path: str, root: Path) -> Path:
@@ -115,6 +120,8 @@ def print_outcome(outcome: StaOutcome) -> None:
     if outcome.final_resolution is not None:
         click.echo(f"\nFinal resolution: {format_resolution(outcome.final_resolution)} "
                    f"({outcome.final_map})")
+    if outcome.report:
+        click.echo(f"Report: {outcome.report}")
 
 
 def _class_numbers(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, ...]:

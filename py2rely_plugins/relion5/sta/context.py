@@ -46,6 +46,7 @@ class StaOutcome:
     final_map: str = ""
     final_particles: str = ""
     final_resolution: float | None = None
+    report: str = ""  # index.html of the report the run wrote
 
 
 @dataclass(frozen=True)
