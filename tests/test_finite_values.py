@@ -85,7 +85,7 @@ def bundled_lazy_commands() -> list[LazyCommand]:
 def test_each_lazy_command_shows_the_loaded_commands_own_help():
     commands = bundled_lazy_commands()
     assert {c.name for c in commands} == {"relion", "status", "demo", "simulate", "relion5-parameters",
-                                         "template", "sta"}
+                                         "template", "sta", "relion5-pipeline", "report"}
     for lazy in commands:
         loaded = lazy.load()
         assert loaded.name == lazy.name

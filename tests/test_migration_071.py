@@ -204,13 +204,19 @@ def test_import_flow(lab, tmp_path):
 
     run(cwd, PARTICLES_QUICK)
     assert_particles_of(cwd / "input/24jan01_ribosome.star", lab, "ribosome", "24jan01")
-    run(cwd, PARTICLES_FLOW)  # the same picks again, written again to 0.7.1's file name
+    # The same picks again to 0.7.1's file name: 0.7.1 replaced the file silently; here that needs
+    # --overwrite, and without it nothing is touched.
+    before = (cwd / "input/24jan01_ribosome.star").read_bytes()
+    refused = run_py2rely(*words(PARTICLES_FLOW, cwd), cwd=cwd)
+    assert refused.returncode == 2 and "--overwrite" in refused.stderr
+    assert (cwd / "input/24jan01_ribosome.star").read_bytes() == before
+    run(cwd, PARTICLES_FLOW, "--overwrite")
     assert_particles_of(cwd / "input/24jan01_ribosome.star", lab, "ribosome", "24jan01")
     result = run(cwd, PARTICLES_IMPORT)
     vlp = cwd / "input/24jan01_virus-like-particle.star"
     assert_particles_of(vlp, lab, "virus-like-particle", "24jan01")
     assert star(vlp)["optics"]["rlnAmplitudeContrast"].tolist() == [0.1]
-    result = run(cwd, PARTICLES_MCP)
+    result = run(cwd, PARTICLES_MCP, "--overwrite")
     assert_particles_of(vlp, lab, "virus-like-particle", "24jan01")
     result = run(cwd, PARTICLES_AUTHORS)
     assert "--authors ignored" in result.stderr  # a filesystem project has no portal authors
@@ -229,8 +235,8 @@ def test_import_flow(lab, tmp_path):
     # ... and 24jan01_virus_like_particle.star for the file 0.7.1 named 24jan01_virus-like-particle.star.
     shutil.copy(vlp, cwd / "input/24jan01_virus_like_particle.star")
     before = combined.read_bytes()
-    for line in (FILTER_LONG, FILTER_SHORT):
-        result = run(cwd, line)
+    for line, again in ((FILTER_LONG, ()), (FILTER_SHORT, ("--overwrite",))):
+        result = run(cwd, line, *again)
         # 0.7.1 rewrote the tomograms file in place; here it is kept and the filtered one is beside it.
         assert combined.read_bytes() == before
         assert "input/tiltSeries/aligned_tilt_series_filtered.star" in result.stdout
@@ -239,19 +245,19 @@ def test_import_flow(lab, tmp_path):
 
     run(cwd, COMBINE_ONE)  # 0.7.1's default output: input/full_picks.star
     assert len(star(cwd / "input/full_picks.star")["particles"]) == 6
-    for line in PARAMS:
-        run(cwd, line)
+    for index, line in enumerate(PARAMS):
+        run(cwd, line, *(("--overwrite",) if index else ()))  # every line writes sta_parameters.json
         parameters = json.loads((cwd / "sta_parameters.json").read_text())
         assert parameters["inputs"]["tilt_series"] == "input/tiltSeries/aligned_tilt_series.star"
         assert parameters["particle"]["diameter"] == 290
 
     # -nc/-nim/-md reach the jobs they configure: the plan of `pipelines sta --dry-run` shows them.
-    run(cwd, PARAMS_MAX_DOSE)
+    run(cwd, PARAMS_MAX_DOSE, "--overwrite")
     assert json.loads((cwd / "sta_parameters.json").read_text())["extract"]["max_dose"] == 80
     plan = run_py2rely("pipelines", "sta", "-p", "sta_parameters.json", "--dry-run", cwd=cwd)
     extract = [line for line in plan.stdout.splitlines() if "relion_tomo_subtomo" in line]
     assert extract and all("--max_dose 80" in line for line in extract), plan.stdout + plan.stderr
-    run(cwd, PARAMS_CLASSES)
+    run(cwd, PARAMS_CLASSES, "--overwrite")
     parameters = json.loads((cwd / "denovo.json").read_text())
     assert parameters["class3d"]["nr_classes"] == 4
     assert parameters["initial_model"]["denovo"]["nr_classes"] == 3
@@ -339,7 +345,7 @@ def test_lines_that_need_0_7_1s_site_directory(lab, tmp_path):
 def test_template_lines(lab, tmp_path):
     cwd = lab.copy_project(tmp_path / "project")
     for line, (box, voxel) in zip(TEMPLATES, ((64, 9.24), (64, 8.3), (84, 6.16)), strict=True):
-        run(cwd, line)
+        run(cwd, line, "--overwrite")  # all three lines write reference.mrc; 0.7.1 replaced it silently
         with mrcfile.open(cwd / "reference.mrc") as mrc:
             assert mrc.data.shape == (box, box, box)
             assert float(mrc.voxel_size.x) == pytest.approx(voxel, abs=1e-3)
@@ -451,7 +457,7 @@ def test_same_files_as_0_7_1(lab, tmp_path):
     ours, theirs = lab.copy_project(tmp_path / "ours"), lab.copy_project(tmp_path / "theirs")
     lines = [TS_QUICK, PARTICLES_QUICK, PARTICLES_IMPORT, PARTICLES_FLOW, TEMPLATES[2]]
     for line in lines:
-        run(ours, line)
+        run(ours, line, *(("--overwrite",) if line is PARTICLES_FLOW else ()))  # 0.7.1 replaces silently
         result = run_reference(REFERENCE, words(line, theirs), theirs)
         assert result.returncode == 0, f"0.7.1: {line}\n{result.stderr[-2000:]}"
     for name in ("input/24jan01_ribosome.star", "input/24jan01_virus-like-particle.star"):

@@ -8,6 +8,8 @@ import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 
+import mrcfile
+import numpy as np
 import pytest
 
 from py2rely_core.relion_files import read_pipeline
@@ -113,10 +115,17 @@ def test_the_report_of_a_failed_pipeline_shows_the_failed_job_and_its_log(demo_p
     pipeline = read_pipeline(project / "default_pipeline.star")
     post = [p.name for p in pipeline.processes if p.type_label == "relion.postprocess"][-1]
     refine = [p.name for p in pipeline.processes if p.type_label == "relion.refine3d.tomo"][-1]
-    # The last post-processing must run again (it failed), and its second half map is damaged.
+    # The last post-processing must run again (it failed). The second half map is replaced by a
+    # well-formed map of another box, so the refinement is still reused and RELION itself fails.
     (project / post / "RELION_JOB_EXIT_SUCCESS").unlink()
     (project / post / "RELION_JOB_EXIT_FAILURE").touch()
-    (project / refine / "run_half2_class001_unfil.mrc").write_bytes(b"not a map")
+    half2 = project / refine / "run_half2_class001_unfil.mrc"
+    with mrcfile.open(half2) as mrc:
+        voxel = float(mrc.voxel_size.x)
+    half2.unlink()
+    with mrcfile.new(half2) as mrc:
+        mrc.set_data(np.zeros((8, 8, 8), dtype=np.float32))
+        mrc.voxel_size = voxel
     run = py2rely("pipelines", "sta", "-p", "sta_parameters.json", cwd=project, timeout=600)
     assert run.returncode != 0
     failed = [p.name for p in read_pipeline(project / "default_pipeline.star").processes
@@ -128,5 +137,5 @@ def test_the_report_of_a_failed_pipeline_shows_the_failed_job_and_its_log(demo_p
     assert row[3].startswith("Failed") and "last lines of run.err" in row[3]
     run_err = (project / failed[-1] / "run.err").read_text()
     last = [line for line in run_err.splitlines() if line.strip()][-1]
-    assert last.strip() in row[3] and "run_half2_class001_unfil.mrc" in run_err
+    assert last.strip() in row[3] and "not of the same size" in row[3]
     assert any(link.endswith("-run.err.txt") for link in page.links)

@@ -94,10 +94,11 @@ def collect(project_root: str | os.PathLike[str]) -> ProjectData:
     parameters = _parameters(project.root)
     boxes = {int(b["binning"]): int(b["box"]) for b in parameters.get("binnings", [])
              if "binning" in b and "box" in b}
-    pipeline = project.read_pipeline()
+    lines, _warning = job_lines(project)  # status has already said what is wrong with the file
+    pipeline, _ = project.pipeline_or_rebuilt()
     producers = {node: process for process, node in pipeline.output_edges}
     jobs = []
-    for line in job_lines(project):
+    for line in lines:
         record = project.read_record(line.job_dir) or {}
         job_path = project.root / line.job_dir
         binning = record.get("binning")
