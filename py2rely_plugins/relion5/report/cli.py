@@ -17,7 +17,7 @@ from py2rely_core.project import Project
 @click.option("-o", "--output", default=None, type=click.Path(file_okay=False),
               help="Report directory (default: report/ in the project directory).")
 def report_command(project_dir: str, output: str | None) -> None:
-    """Write a static HTML report (index.html and images) of the project's jobs and results."""
+    """Write a self-contained HTML report of a project: stages, FSC curves, maps, particles, timings."""
     from py2rely_plugins.relion5.report.build import write_report
 
     project = Project(project_dir)
