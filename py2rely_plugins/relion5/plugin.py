@@ -39,3 +39,16 @@ def py2rely_cli_commands(cli: Any) -> None:
     cli.commands["prepare"].add_command(relion5_parameters)
     cli.commands["prepare"].add_command(template)
     cli.commands["pipelines"].add_command(sta_command)
+    _add_compat_commands(cli)
+
+
+def _add_compat_commands(cli: Any) -> None:
+    """Single jobs, the bin-1 and polishing stages, class export (py2rely 0.7.1's commands)."""
+    from py2rely_plugins.relion5.routines.class2star import class2star
+    from py2rely_plugins.relion5.routines.commands import routines
+    from py2rely_plugins.relion5.routines.stages import bin1_command, polish_command
+
+    cli.add_command(routines)
+    cli.commands["pipelines"].add_command(bin1_command)
+    cli.commands["pipelines"].add_command(polish_command)
+    cli.commands["export"].add_command(class2star)
