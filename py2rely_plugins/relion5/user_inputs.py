@@ -30,11 +30,17 @@ def project_path(path: str, project_root: Path, option: str) -> str:
     return str(resolved.relative_to(project_root)) if resolved.is_relative_to(project_root) else str(resolved)
 
 
-def map_header(path: Path, option: str) -> tuple[int, float]:
+def _where(option: str, path: Path, root: Path | None) -> str:
+    """The option and the file as the user named it (relative to the project when inside it)."""
+    shown = path.relative_to(root) if root is not None and path.is_relative_to(root) else path
+    return f"{option} {shown}"
+
+
+def map_header(path: Path, option: str, root: Path | None = None) -> tuple[int, float]:
     """(box, voxel size Å) of a cubic MRC map."""
     import mrcfile
 
-    where = f"{option} {path}"
+    where = _where(option, path, root)
     if not path.is_file():
         raise InputError(where, "does not exist", "an MRC map")
     try:
@@ -48,26 +54,28 @@ def map_header(path: Path, option: str) -> tuple[int, float]:
     return shape[0], voxel
 
 
-def check_map(path: Path, box: int | None, pixel_size: float | None, option: str) -> None:
-    size, voxel = map_header(path, option)
-    where = f"{option} {path}"
+def check_map(path: Path, box: int | None, pixel_size: float | None, option: str,
+              root: Path | None = None) -> None:
+    size, voxel = map_header(path, option, root)
+    where = _where(option, path, root)
     if box is not None and size != box:
         raise InputError(where, f"is {size} voxels wide", f"{box}")
     if pixel_size is not None and voxel > 0 and not math.isclose(voxel, pixel_size, rel_tol=PIXEL_TOLERANCE):
         raise InputError(where, f"has a voxel size of {voxel:g} Å", f"{pixel_size:g} Å")
 
 
-def check_mask(path: Path, box: int | None, pixel_size: float | None, option: str = "--mask") -> None:
+def check_mask(path: Path, box: int | None, pixel_size: float | None, option: str = "--mask",
+               root: Path | None = None) -> None:
     """A RELION mask: a cubic MRC (of ``box`` voxels of ``pixel_size`` Å), values in [0, 1]."""
     import mrcfile
     import numpy as np
 
-    check_map(path, box, pixel_size, option)
+    check_map(path, box, pixel_size, option, root)
     with mrcfile.open(path, permissive=True) as mrc:
         data = np.asarray(mrc.data, dtype=np.float32)
     low, high = float(data.min()), float(data.max())
     if low < -VALUE_TOLERANCE or high > 1 + VALUE_TOLERANCE or high <= 0:
-        raise InputError(f"{option} {path}", f"has values from {low:g} to {high:g}",
+        raise InputError(_where(option, path, root), f"has values from {low:g} to {high:g}",
                          "a mask with values in [0, 1]")
 
 

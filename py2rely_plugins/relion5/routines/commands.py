@@ -4,6 +4,8 @@ the same command runs again, and a failure stops with exit code 5 and RELION's e
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import click
 
 from py2rely_core import log
@@ -242,12 +244,12 @@ def refine3d(ctx: click.Context, parameter: str | None, particles: str, tomogram
     tomograms = tomograms_for(tomogram, not typed(ctx, "tomogram"), params, particles, root, "--tomogram")
     trajectories = file_in_project(motion, root, "--motion")
     reference = project_path(reference, root, "--reference")
-    check_map(root / reference, facts.box, facts.pixel_size, "--reference")
+    check_map(root / reference, facts.box, facts.pixel_size, "--reference", root=root)
     if mask == MASK_PLACEHOLDER and not typed(ctx, "mask") and not (root / mask).exists():
         mask = ""
     else:
         mask = project_path(mask, root, "--mask")
-        check_mask(root / mask, facts.box, facts.pixel_size, "--mask")
+        check_mask(root / mask, facts.box, facts.pixel_size, "--mask", root=root)
     try:
         symmetry = normalise_symmetry(symmetry)
     except ValueError as exc:
@@ -284,7 +286,7 @@ def refine3d(ctx: click.Context, parameter: str | None, particles: str, tomogram
                                        ("nr_pool", "nr_pool", str(nr_pool))):
                 if typed(ctx, option):
                     changes[key] = value
-            planned = planned.with_options(**changes)
+            planned = replace(planned.with_options(**changes), stage=jobs.STAGE.format("refine3d"))
         done = run(planned)
         if session.runner.dry_run:
             return ""
@@ -332,10 +334,10 @@ def class3d(ctx: click.Context, parameter: str, particles: str, reference: str, 
     stage = _binning_stage(params, facts.binning, f"--particles {particles}")
     tomograms = tomograms_for(tomogram, False, params, particles, root, "--tomogram")
     reference = project_path(reference, root, "--reference")
-    check_map(root / reference, facts.box, facts.pixel_size, "--reference")
+    check_map(root / reference, facts.box, facts.pixel_size, "--reference", root=root)
     mask = file_in_project(mask, root, "--mask") or ""
     if mask:
-        check_mask(root / mask, facts.box, facts.pixel_size, "--mask")
+        check_mask(root / mask, facts.box, facts.pixel_size, "--mask", root=root)
     if nr_classes < 1 or tau_fudge <= 0 or (nr_iter is not None and nr_iter < 1):
         raise InputError("--nr-classes/--tau-fudge/--nr-iter",
                          f"{nr_classes}/{tau_fudge:g}/{nr_iter}", "positive numbers")
@@ -355,7 +357,7 @@ def class3d(ctx: click.Context, parameter: str, particles: str, reference: str, 
                            use_gpu="Yes" if compute.use_gpu else "No", gpu_ids=compute.gpu_ids_for("class3d"))
         else:
             changes["use_gpu"] = "No"  # RELION refuses GPUs without alignment
-        done = run(planned.with_options(**changes))
+        done = run(replace(planned.with_options(**changes), stage=jobs.STAGE.format("class3d")))
         data = f"{done.job_dir}run_it{iterations:03d}_data.star"
         return (f"classes: {data} ({nr_classes} classes); keep some with "
                 f"`py2rely routines select -p {data} -c 1`")
@@ -383,7 +385,7 @@ def mask_create(ctx: click.Context, density_map: str, threshold: str, extend: in
                 low_pass: float, nthreads: int, **_: object) -> None:
     root = project_root(ctx)
     density_map = project_path(density_map, root, "--map")
-    map_header(root / density_map, "--map")
+    map_header(root / density_map, "--map", root=root)
     try:
         float(threshold)
     except ValueError:
@@ -413,9 +415,9 @@ def post_process(ctx: click.Context, half_map: str, mask: str, low_pass: float |
         raise InputError(f"--half-map {half_map}", "has no 'half1' in its name",
                          "the first half map; RELION finds the second by replacing half1 with half2")
     project_path(half1.replace("half1", "half2"), root, "--half-map (its half2)")
-    box, voxel = map_header(root / half1, "--half-map")
+    box, voxel = map_header(root / half1, "--half-map", root=root)
     mask = project_path(mask, root, "--mask")
-    check_mask(root / mask, box, voxel, "--mask")
+    check_mask(root / mask, box, voxel, "--mask", root=root)
     if low_pass is not None and low_pass <= 0:
         raise InputError("--low-pass", f"{low_pass:g}", "a resolution in Å > 0")
     compute = compute_for(None, 1, 1, ctx)

@@ -43,13 +43,9 @@ def select_as_jobs(run: Callable[[PlannedJob], JobResult], particles: str, class
     """Tracked Select (and JoinStar) jobs keeping ``classes``; returns the kept particles' STAR."""
     parts = [run(jobs.select_range(particles, first, last, binning)).path("particles.star")
              for first, last in class_ranges(classes)]
-    while len(parts) > 1:
-        joined = []
-        for start in range(0, len(parts), JOIN_WIDTH):
-            chunk = parts[start:start + JOIN_WIDTH]
-            joined.append(chunk[0] if len(chunk) == 1
-                          else run(jobs.join(chunk, binning)).path("join_particles.star"))
-        parts = joined
+    while len(parts) > 1:  # join up to four at a time, the result first in the next join
+        chunk, parts = parts[:JOIN_WIDTH], parts[JOIN_WIDTH:]
+        parts.insert(0, run(jobs.join(chunk, binning)).path("join_particles.star"))
     return parts[0]
 
 

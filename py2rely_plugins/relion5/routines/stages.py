@@ -147,7 +147,7 @@ def bin1_command(ctx: click.Context, parameter: str, tomograms: str, particles: 
     tomograms = tomograms_for(tomograms, not typed(ctx, "tomograms"), params, particles, root, "--tomograms")
     mask = file_in_project(mask, root, "--mask")
     if mask:
-        check_mask(root / mask, stage.box, stage.pixel_size)
+        check_mask(root / mask, stage.box, stage.pixel_size, root=root)
     if low_pass <= 0:
         raise InputError("--low-pass", f"{low_pass:g}", "a resolution in Å > 0")
     if rerun:
@@ -200,7 +200,7 @@ def polish_command(ctx: click.Context, parameter: str, particles: str, mask: str
             raise InputError(f"--particles {particles}", f"no {needed} next to it",
                              "the run_data.star of a finished Refine3D job")
     mask = project_path(mask, root, "--mask")
-    check_mask(root / mask, stage.box, stage.pixel_size)
+    check_mask(root / mask, stage.box, stage.pixel_size, root=root)
     tomograms = (project_path(tomograms, root, "--tomograms") if tomograms
                  else tomograms_beside(particles, root) or params.inputs.tilt_series)
     trajectories = file_in_project(motion, root, "--motion") or ""

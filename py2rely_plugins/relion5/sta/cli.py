@@ -75,7 +75,8 @@ def run_sta(request: StaRequest, plugins: Plugins | None = None) -> StaOutcome:
         from py2rely_plugins.relion5.user_inputs import check_mask, project_path
 
         if request.mask:  # its box and pixel size are checked where it is used
-            check_mask(project_root / project_path(request.mask, project_root, "--mask"), None, None)
+            check_mask(project_root / project_path(request.mask, project_root, "--mask"), None, None,
+                       root=project_root)
         first_mask = ManualMask(request.mask)
     session = open_session(params.compute, params.executors, request.compute(), plugins)
     logger.info("inputs valid", tomograms=tomograms, particles=particles, strategy=strategy_name,

@@ -43,7 +43,7 @@ class ManualMask:
             mask = auto.path("mask.mrc")
         else:
             mask = project_path(self.mask, context.project_root, "--mask")
-            check_mask(context.project_root / mask, stage.box, stage.pixel_size)
+            check_mask(context.project_root / mask, stage.box, stage.pixel_size, root=context.project_root)
         post = context.run(jobs.postprocess(half1, mask, stage, resolution,
                                             purpose="postprocess (manual mask)"))
         return mask, post, context.measured(results.postprocess_resolution, post)
