@@ -12,10 +12,12 @@ Paths into a project (Class3D/job005/...) exist in the test project as the docs 
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import starfile
@@ -156,3 +158,53 @@ def test_file_writing_lines_write_what_0_7_1_meant(project, source, line, output
         script = path.read_text()
         assert script.startswith("#!/bin/bash\n\n#SBATCH --partition=")
         assert re.search(r"py2rely routines \w+", script), script
+
+
+# py2rely 0.7.1's Python: $PY2RELY_071_PYTHON, else the venv the benchmarks/ scripts install.
+REFERENCE_VENV = Path(os.environ.get("PY2RELY_071_PYTHON") or
+                      Path(__file__).resolve().parent.parent / "benchmarks" / ".venv-ref" / "bin" / "python")
+LIST_071_OPTIONS = """
+import json, sys, click
+from py2rely.main import routines, slurm_routines
+found = {}
+def walk(command, path):
+    if isinstance(command, click.Group):
+        for name, sub in command.commands.items():
+            walk(sub, path + [name])
+    else:
+        found[" ".join(path)] = sorted(o for p in command.params for o in p.opts + p.secondary_opts)
+walk(routines, ["py2rely"]); walk(slurm_routines, ["py2rely-slurm"])
+json.dump(found, sys.stdout)
+"""
+MY_COMMANDS = ("py2rely pipelines", "py2rely routines", "py2rely export class2star", "py2rely-slurm routines")
+
+
+@pytest.mark.skipif(not REFERENCE_VENV.exists(), reason="py2rely 0.7.1 is installed by benchmarks/ scripts")
+def test_every_0_7_1_option_of_these_commands_is_accepted(tmp_path):
+    """Against the installed 0.7.1 itself: each of its pipelines/routines/class2star/py2rely-slurm
+    routines commands exists here with every one of its option spellings."""
+    import json
+
+    import click
+
+    from py2rely_core.cli import build_cli
+    from py2rely_core.plugins import get_plugins
+    from py2rely_plugins.relion5.routines.slurm_scripts import slurm_root
+
+    listed = subprocess.run([str(REFERENCE_VENV), "-c", LIST_071_OPTIONS], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=300, check=True)
+    reference = {k: v for k, v in json.loads(listed.stdout).items() if k.startswith(MY_COMMANDS)}
+    ours: dict[str, set[str]] = {}
+
+    def walk(command: click.Command, path: list[str]) -> None:
+        if isinstance(command, click.Group):
+            for name, sub in command.commands.items():
+                walk(sub, [*path, name])
+        else:
+            ours[" ".join(path)] = {o for p in command.params for o in (*p.opts, *p.secondary_opts)}
+
+    walk(build_cli(get_plugins()), ["py2rely"])
+    walk(slurm_root, ["py2rely-slurm"])
+    assert len(reference) == 15
+    missing = {k: sorted(set(v) - ours.get(k, set())) for k, v in reference.items()}
+    assert {k: v for k, v in missing.items() if v} == {}

@@ -162,7 +162,8 @@ def test_every_placeholder_is_documented_and_filled():
     ({"partition": "gpu"}, "executors.slurm.partition: is not a setting of the slurm executor "
                            "(expected one of cpu_partition, gpu_partition, account, qos, "
                            "cpu_time_limit, gpu_time_limit, gpus_per_job, cpus_per_task, mem, "
-                           "constraint, extra_sbatch_lines, setup_lines, mpi_launcher, srun_mpi, "
+                           "constraint, gpu_constraint, extra_sbatch_lines, setup_lines, mpi_launcher, "
+                           "srun_mpi, "
                            "poll_interval, retries, template)"),
 ])
 def test_a_bad_setting_is_one_line_naming_the_key(settings, message):

@@ -130,7 +130,8 @@ def gpu_options(function: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--gpu/--no-gpu", "gpu", default=None,
                      help="Run Refine3D, Class3D and InitialModel on GPUs (default: parameter file, "
                           "else GPUs when nvidia-smi finds some; see docs/gpu.md)."),
-        click.option("-g", "--use-gpu", "use_gpu", type=click.BOOL, default=None, metavar="BOOL",
+        click.option("-g", "--use-gpu", "use_gpu", type=click.BOOL, default=None, is_flag=False,
+                     flag_value=True, metavar="BOOL",
                      help="py2rely 0.7.1's spelling of --gpu/--no-gpu (True or False)."),
         click.option("--gpu-ids", "gpu_ids", multiple=True, metavar="[KIND=]IDS",
                      help="RELION --gpu ids (e.g. 0:1), for every GPU job or one kind "

@@ -109,8 +109,7 @@ def _extraction_boxes(ctx: click.Context, params: Parameters | None, binning: in
 @click.option("-cs", "--cropsize", type=int, default=None, help="Crop size (default: the box size).")
 @optional_bool("-apex", "--apex", help="Neither CTF premultiplication nor the CTF-multiplicity image "
                "(relion_tomo_subtomo --no_ctf --no_comb).")
-@click.option("-e3d", "--extract3D", "extract3d", is_flag=True,
-              help="3D pseudo-subtomograms instead of 2D stacks.")
+@optional_bool("-e3d", "--extract3D", "extract3d", help="3D pseudo-subtomograms instead of 2D stacks.")
 @click.option("-j", "--nthreads", type=int, default=8, show_default=True, help="Threads per MPI rank.")
 @click.option("-np", "--nprocesses", type=int, default=1, show_default=True, help="MPI ranks.")
 @run_options
