@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import mrcfile
 import numpy as np
 import pandas as pd
 import starfile
@@ -81,4 +82,29 @@ def write_particles(
     })
     path.parent.mkdir(parents=True, exist_ok=True)
     starfile.write({"optics": optics, "particles": particles}, path, overwrite=True)
+    return path
+
+
+def write_map(path: Path, box: int, voxel: float, value: float = 0.5) -> Path:
+    with mrcfile.new(path, overwrite=True) as mrc:
+        mrc.set_data(np.full((box, box, box), value, dtype=np.float32))
+        mrc.voxel_size = voxel
+    return path
+
+
+def write_extracted(path: Path, classes: tuple[int, ...] = (), box: int = 24, binning: int = 4) -> Path:
+    """A particles STAR as Extract or Class3D leaves it (2D stacks at ``binning``)."""
+    write_particles(path, pixel_size=2.5)
+    blocks = starfile.read(path, always_dict=True)
+    optics = blocks["optics"]
+    optics["rlnCtfDataAreCtfPremultiplied"] = 1
+    optics["rlnImageDimensionality"] = 2
+    optics["rlnTomoSubtomogramBinning"] = float(binning)
+    optics["rlnImagePixelSize"] = 2.5 * binning
+    optics["rlnImageSize"] = box
+    if classes:
+        blocks["particles"]["rlnClassNumber"] = [classes[i % len(classes)]
+                                                 for i in range(len(blocks["particles"]))]
+        blocks["particles"]["rlnRandomSubset"] = [1 + i % 2 for i in range(len(blocks["particles"]))]
+    starfile.write({"general": {"rlnTomoSubTomosAre2DStacks": 1}, **blocks}, path, overwrite=True)
     return path

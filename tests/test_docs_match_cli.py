@@ -71,7 +71,10 @@ def test_the_guide_pages_have_option_tables():
     for words in ("prepare relion5-parameters", "prepare template", "pipelines sta", "demo",
                   "export star2copick", "prepare particles", "prepare tilt-series", "simulate",
                   "prepare import-particles", "prepare relion5-pipeline", "utils ts2position",
-                  "utils warp-tm2copick", "prepare combine-particles", "prepare filter-unused-tilts"):
+                  "utils warp-tm2copick", "prepare combine-particles", "prepare filter-unused-tilts",
+                  "routines extract", "routines reconstruct", "routines refine3d", "routines class3d",
+                  "routines mask-create", "routines post-process", "routines select", "pipelines bin1",
+                  "pipelines polish", "export class2star"):
         assert words in TABLES, f"no option table for `py2rely {words}` in docs/"
 
 

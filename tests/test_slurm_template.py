@@ -188,8 +188,8 @@ def test_every_placeholder_is_documented_and_filled():
     ({"partition": "gpu"}, "executors.slurm.partition: is not a setting of the slurm executor "
                            "(expected one of cpu_partition, gpu_partition, account, qos, "
                            "cpu_time_limit, gpu_time_limit, gpus_per_job, cpus_per_task, mem, "
-                           "constraint, extra_sbatch_lines, setup_lines, mpi_launcher, srun_mpi, "
-                           "poll_interval, retries, template, nodes, unavailable_grace)"),
+                           "constraint, gpu_constraint, extra_sbatch_lines, setup_lines, mpi_launcher, "
+                           "srun_mpi, poll_interval, retries, template, nodes, unavailable_grace)"),
 ])
 def test_a_bad_setting_is_one_line_naming_the_key(settings, message):
     with pytest.raises(ParameterError) as raised:

@@ -38,6 +38,7 @@ class SlurmSettings:
     cpus_per_task: int = 0  # 0 = the job's thread count
     mem: str = ""
     constraint: str = ""
+    gpu_constraint: str = ""  # --constraint of GPU-kind jobs, replacing `constraint` for them
     extra_sbatch_lines: tuple[str, ...] = ()
     setup_lines: tuple[str, ...] = ()  # site lines, run before the RELION runtime's own
     mpi_launcher: str = "mpirun"  # "mpirun", "srun" or a command with {ranks}
@@ -170,6 +171,7 @@ _PARSERS: dict[str, Callable[[str, Any], Any]] = {
     "cpus_per_task": lambda k, v: _integer(k, v, 0),
     "mem": lambda k, v: _text(k, v, _MEMORY, "a size such as 16G or 64000M"),
     "constraint": _text,
+    "gpu_constraint": _text,
     "extra_sbatch_lines": _sbatch_lines,
     "setup_lines": _lines,
     "mpi_launcher": _launcher,

@@ -38,7 +38,7 @@ PLACEHOLDERS = {
     "qos": "qos",
     "gpus": "gpus_per_job for a GPU-kind job; empty for CPU jobs or 0 GPUs",
     "mem": "mem",
-    "constraint": "constraint",
+    "constraint": "gpu_constraint for a GPU-kind job when set, else constraint",
     "extra_sbatch_lines": "extra_sbatch_lines, one #SBATCH line each",
 }
 _PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]*)\}")
@@ -85,7 +85,8 @@ def placeholder_values(job: RunnableJob, settings: SlurmSettings) -> dict[str, s
         "qos": _quoted(settings.qos),
         "gpus": str(gpus) if gpus else "",
         "mem": settings.mem,
-        "constraint": _quoted(settings.constraint),
+        "constraint": _quoted(settings.gpu_constraint if job.resource == "gpu" and settings.gpu_constraint
+                              else settings.constraint),
         "extra_sbatch_lines": "\n".join(settings.extra_sbatch_lines),
     }
 

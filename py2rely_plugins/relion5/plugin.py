@@ -36,6 +36,9 @@ CLI_COMMANDS = (
      "Write a self-contained HTML report of a project: stages, FSC curves, maps, particles, timings."),
     ("demo", "py2rely_plugins.relion5.demo:demo_command",
      "Simulate a dataset with a known answer and run the STA pipeline on it."),
+    ("routines", "py2rely_plugins.relion5.routines.commands:routines",
+     "Run one RELION job (extract, reconstruct, refine3d, class3d, mask-create, post-process, "
+     "select) as a tracked job of the project."),
 )
 SUBCOMMANDS = (
     ("prepare", "relion5-parameters", "py2rely_plugins.relion5.sta.prepare_parameters:relion5_parameters",
@@ -47,6 +50,13 @@ SUBCOMMANDS = (
      "Write an sbatch script that runs the STA pipeline driver on the cluster (submit it with sbatch)."),
     ("pipelines", "sta", "py2rely_plugins.relion5.sta.cli:sta_command",
      "Run the sub-tomogram averaging pipeline with RELION 5 (resumable: rerun to continue)."),
+    ("pipelines", "bin1", "py2rely_plugins.relion5.routines.stages:bin1_command",
+     "The bin-1 stage from refined particles: reconstruction, mask, extraction and refinement at "
+     "bin 1, then the final mask and post-processing (polish with `pipelines polish`)."),
+    ("pipelines", "polish", "py2rely_plugins.relion5.routines.stages:polish_command",
+     "CTF refinement and Bayesian polishing rounds at bin 1, started from a bin-1 refinement."),
+    ("export", "class2star", "py2rely_plugins.relion5.routines.class2star:class2star",
+     "Export the particles of chosen classes of a Class3D job to a new STAR file."),
 )
 
 

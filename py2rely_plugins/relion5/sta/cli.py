@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
 
 from py2rely_core import log
 from py2rely_core.cli import CONTEXT_SETTINGS, optional_bool
-from py2rely_core.errors import InputError, RuntimeNotFound
+from py2rely_core.errors import InputError
 from py2rely_core.plugins import Plugins, get_plugins
-from py2rely_core.project import Project
-from py2rely_core.runner import JobRunner
-from py2rely_core.settings import executor_settings, parse_setting_overrides
-from py2rely_plugins.relion5 import runtime as rt
+from py2rely_plugins.relion5.gpu import gpu_options, requested_gpu
+from py2rely_plugins.relion5.sta.legacy_cluster import LegacyCluster, cluster_options
 from py2rely_plugins.relion5.sta.params import Parameters, load_parameters
 from py2rely_plugins.relion5.sta.report import format_resolution, render_table
+from py2rely_plugins.relion5.sta.session import ComputeRequest, open_session
 from py2rely_plugins.relion5.sta.validate import check_inputs, check_template
 from py2rely_plugins.relion5.sta.workflow import StaOutcome, StaPipeline, describe_strategy_choice
-from py2rely_plugins.relion5.versions import choose_release, job_types_for
+
+# 0.7.1's class selections: `auto` is this pipeline's default selector (the parameter file's).
+LEGACY_SELECTIONS = {"auto": None, "manual": "manual"}
 
 
 @dataclass
@@ -37,13 +38,26 @@ class StaRequest:
     executor: str = "local"
     executor_settings: tuple[str, ...] = ()
     dry_run: bool = False
+    extract3d: bool = False  # 3D pseudo-subtomograms instead of 2D stacks, every binning
+    manual_masking: bool = False
+    mask: str | None = None  # the user's mask for manual masking
+    gpu: bool | None = None
+    gpu_ids: tuple[str, ...] = ()
+    executor_typed: bool = False
+    legacy: LegacyCluster = field(default_factory=LegacyCluster)
+
+    def compute(self) -> ComputeRequest:
+        return ComputeRequest(
+            project_dir=self.project_dir, executor=self.executor, executor_typed=self.executor_typed,
+            executor_settings=self.executor_settings, dry_run=self.dry_run, gpu=self.gpu,
+            gpu_ids=self.gpu_ids, legacy=self.legacy)
 
 
 def run_sta(request: StaRequest, plugins: Plugins | None = None) -> StaOutcome:
     plugins = plugins or get_plugins()
     logger = log.get_logger("py2rely.sta")
     project_root = Path(request.project_dir).resolve()
-    params: Parameters = load_parameters(_resolve(request.parameter, project_root))
+    params: Parameters = load_parameters(_resolve(request.parameter, project_root)).model_copy(deep=True)
     strategy_name = describe_strategy_choice(request.reference_template, request.denovo,
                                              request.initial_model, params.initial_model.strategy)
     strategy = plugins.get("initial_model_strategies", strategy_name)
@@ -53,18 +67,20 @@ def run_sta(request: StaRequest, plugins: Plugins | None = None) -> StaOutcome:
 
     tomograms, particles = check_inputs(params, project_root, request.parameter)
     check_template(params, request.reference_template, project_root)
-    overrides = parse_setting_overrides(request.executor_settings)
-    factory = plugins.get("executors", request.executor)
-    executor = factory.create(executor_settings(params.executors, request.executor, overrides))
-    runtime, version = _runtime(params, request.dry_run)
-    release = choose_release(version)
-    check = getattr(executor, "check", None)  # optional: can this executor run jobs here?
-    if runtime is not None and check is not None and not request.dry_run:
-        check(runtime.job_setup_lines())
+    if request.extract3d:
+        params.extract.do_stack2d = False
+    first_mask = None
+    if request.manual_masking or request.mask:
+        from py2rely_plugins.relion5.sta.manual_mask import ManualMask
+        from py2rely_plugins.relion5.user_inputs import check_mask, project_path
+
+        if request.mask:  # its box and pixel size are checked where it is used
+            check_mask(project_root / project_path(request.mask, project_root, "--mask"), None, None,
+                       root=project_root)
+        first_mask = ManualMask(request.mask)
+    session = open_session(params.compute, params.executors, request.compute(), plugins)
     logger.info("inputs valid", tomograms=tomograms, particles=particles, strategy=strategy_name,
-                executor=request.executor,
-                relion=runtime.describe() if runtime else "not found (dry run)",
-                job_options=release.describe())
+                images="3D subtomograms" if not params.extract.do_stack2d else "2D stacks")
 
     classify = None
     if request.run_class3d:
@@ -73,24 +89,18 @@ def run_sta(request: StaRequest, plugins: Plugins | None = None) -> StaOutcome:
         selector_name = request.class_selection or params.class3d.selector
         classify = AutoClass3D(plugins.get("class_selectors", selector_name), request.keep_classes)
 
-    project = Project(project_root)
-    runner = JobRunner(
-        project, executor, job_types_for(plugins.registry("job_types"), release.release),
-        hook=plugins.hook, setup_lines=runtime.job_setup_lines() if runtime else (),
-        dry_run=request.dry_run, echo=click.echo, executor_name=request.executor,
-    )
-    pipeline = StaPipeline(params, runner, strategy, reference_template=request.reference_template,
-                           classify=classify, release=release.release)
+    pipeline = StaPipeline(params, session.runner, strategy, reference_template=request.reference_template,
+                           classify=classify, first_mask=first_mask, release=session.release.release)
     if request.dry_run:
         click.echo(f"Plan for {project_root} (nothing is run):")
-        if release.detected is None:
-            click.echo(f"No RELION found: job.star options of RELION {release.release}, "
-                       f"{release.note}.")
+        if session.release.detected is None:
+            click.echo(f"No RELION found: job.star options of RELION {session.release.release}, "
+                       f"{session.release.note}.")
         return pipeline.execute()
     from py2rely_plugins.relion5.report.refresh import ReportRefresher, refreshing
 
     refresher = ReportRefresher(project_root)
-    with project.driver_lock(), refreshing(plugins.manager, refresher):
+    with session.driving(), refreshing(plugins.manager, refresher):
         outcome = pipeline.execute()
     outcome.report = str(refresher.index or "")
     return outcome
@@ -101,17 +111,6 @@ def _resolve(path: str, root: Path) -> Path:
     if candidate.is_absolute() or candidate.exists():
         return candidate
     return root / candidate
-
-
-def _runtime(params: Parameters, dry_run: bool) -> tuple[rt.Runtime | None, str | None]:
-    """The RELION that runs the jobs and its version; (None, None) in a dry run without one."""
-    try:
-        runtime = rt.require(params.compute.setup_lines)
-        return runtime, rt.version_or_error(runtime)
-    except RuntimeNotFound:
-        if dry_run:
-            return None, None
-        raise
 
 
 def print_outcome(outcome: StaOutcome) -> None:
@@ -136,6 +135,19 @@ def _class_numbers(ctx: click.Context, param: click.Parameter, value: str | None
     return numbers
 
 
+def _class_selection(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    legacy = value.lower()
+    if legacy in LEGACY_SELECTIONS:
+        if legacy == "auto":
+            log.get_logger("py2rely.compat").warning(
+                "deprecated flag", note="--class-selection auto (py2rely 0.7.1) is the default "
+                "selector of the parameter file (class3d.selector); leave the option out")
+        return LEGACY_SELECTIONS[legacy]
+    return value
+
+
 @click.command("sta", context_settings=CONTEXT_SETTINGS)
 @click.option("-p", "--parameter", default="sta_parameters.json", show_default=True,
               type=click.Path(dir_okay=False), help="Parameter JSON file (prepare relion5-parameters).")
@@ -144,30 +156,51 @@ def _class_numbers(ctx: click.Context, param: click.Parameter, value: str | None
 @optional_bool("-dg", "--run-denovo-generation", help="Make the first reference de novo.")
 @optional_bool("-rc3d", "--run-class3D", "run_class3d",
                help="Auto-Class3D after the first refinement (best class kept).")
-@click.option("-cs", "--class-selection", default=None,
+@click.option("-cs", "--class-selection", default=None, callback=_class_selection,
               help="Class selector after Class3D (resolution, population, manual, or a plugin's; "
-                   "default: the parameter file's class3d.selector).")
+                   "0.7.1's `auto` = the default: the parameter file's class3d.selector).")
 @click.option("--keep-classes", default=None, callback=_class_numbers, metavar="1,3",
               help="Classes to keep with --class-selection manual.")
 @click.option("--initial-model", default=None,
               help="Initial-model strategy by name (overrides the parameter file; see `py2rely plugins`).")
+@optional_bool("-e3d", "--extract3D", "extract3d",
+               help="Extract 3D pseudo-subtomograms instead of 2D stacks, at every binning.")
+@optional_bool("-mm", "--manual-masking",
+               help="Stop for a user mask after the first refinement (exit code 10); rerun with --mask.")
+@click.option("--mask", default=None, type=click.Path(dir_okay=False),
+              help="The user's mask for manual masking (implies --manual-masking).")
+@gpu_options
 @click.option("--executor", default="local", show_default=True,
               help="Executor that runs the jobs (see `py2rely plugins`).")
 @click.option("--executor-setting", "executor_settings_", multiple=True, metavar="KEY=VALUE",
               help="Override one executor setting of the parameter file (repeatable).")
+@cluster_options
 @click.option("--dry-run", is_flag=True, help="Print the jobs and commands; run nothing.")
 @click.option("--project-dir", default=".", show_default=True, type=click.Path(file_okay=False),
               help="RELION project directory.")
-def sta_command(parameter: str, reference_template: str | None, run_denovo_generation: bool,
-                run_class3d: bool, class_selection: str | None, keep_classes: tuple[int, ...],
-                initial_model: str | None, executor: str,
-                executor_settings_: tuple[str, ...], dry_run: bool, project_dir: str) -> None:
+@click.pass_context
+def sta_command(ctx: click.Context, parameter: str, reference_template: str | None,
+                run_denovo_generation: bool, run_class3d: bool, class_selection: str | None,
+                keep_classes: tuple[int, ...], initial_model: str | None, extract3d: bool,
+                manual_masking: bool, mask: str | None, gpu: bool | None, use_gpu: bool | None,
+                gpu_ids: tuple[str, ...], executor: str, executor_settings_: tuple[str, ...],
+                submitit: bool, num_gpus: int, gpu_constraint: str | None, cpu_constraint: str,
+                timeout: int, dry_run: bool, project_dir: str) -> None:
     """Run the sub-tomogram averaging pipeline with RELION 5 (resumable: rerun to continue)."""
+    legacy = LegacyCluster.from_context(ctx, ctx.params)
     outcome = run_sta(StaRequest(
         parameter=parameter, project_dir=project_dir, reference_template=reference_template,
         denovo=run_denovo_generation, initial_model=initial_model, run_class3d=run_class3d,
         class_selection=class_selection, keep_classes=keep_classes, executor=executor,
-        executor_settings=executor_settings_, dry_run=dry_run,
+        executor_settings=executor_settings_, dry_run=dry_run, extract3d=extract3d,
+        manual_masking=manual_masking, mask=mask, gpu=requested_gpu(gpu, use_gpu), gpu_ids=gpu_ids,
+        executor_typed=_typed(ctx, "executor"), legacy=legacy,
     ))
     if not dry_run:
         print_outcome(outcome)
+
+
+def _typed(ctx: click.Context, name: str) -> bool:
+    from click.core import ParameterSource
+
+    return ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, None)

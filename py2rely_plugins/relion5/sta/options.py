@@ -44,7 +44,7 @@ def pixel_step(angstrom: float, stage: BinningStage) -> str:
     return num(angstrom / stage.pixel_size)
 
 
-def offset_prior_floor(offset_range_px: int, stage: BinningStage) -> str:
+def offset_prior_floor(offset_range_px: int, pixel_size: float) -> str:
     """``--min_sigma2_offset`` that keeps RELION's translational prior flat over the search range.
 
     RELION 5.1 adds the sampled translations (Å) to the previous offsets (pixels) and then
@@ -54,15 +54,33 @@ def offset_prior_floor(offset_range_px: int, stage: BinningStage) -> str:
     with "zero sum of weights". A variance floor of (range in Å × pixel size)² keeps the prior
     wider than the search in those distorted units; the search range still bounds the offsets.
     """
-    spread = offset_range_px * stage.pixel_size * stage.pixel_size
+    spread = offset_range_px * pixel_size * pixel_size
     return num(spread * spread)
 
 
 def with_offset_floor(other_args: str, offset_range_px: int, stage: BinningStage) -> str:
+    return with_offset_floor_at(other_args, offset_range_px, stage.pixel_size)
+
+
+def with_offset_floor_at(other_args: str, offset_range_px: int, pixel_size: float) -> str:
+    """``with_offset_floor`` for a pixel size (Å) instead of a binning stage."""
     if "--min_sigma2_offset" in other_args:
         return other_args  # the user chose one
-    floor = f"--min_sigma2_offset {offset_prior_floor(offset_range_px, stage)}"
-    return f"{other_args} {floor}".strip()
+    return f"{other_args} --min_sigma2_offset {offset_prior_floor(offset_range_px, pixel_size)}".strip()
+
+
+# RELION 5.1 writes 3D pseudo-subtomograms (Extract without --stack2d) with
+# rlnCtfDataAreCtfPremultiplied 0 although their data are CTF-premultiplied (5.0 wrote 1), and
+# relion_refine then stops with "subtomo multiplicity correction only applies to
+# ctf_premultiplied data". These flags make relion_refine read the CTF² half of the weights
+# volume as the particles' CTF instead (signal model Σ CTF_i·P_i = Σ CTF_i² · F), which is how
+# the bin-4 pipeline runs on 3D subtomograms (tests/test_routines_relion.py).
+SUBTOMO_3D_FLAGS = ("--skip_subtomo_multi", "--normalised_subtomo")
+
+
+def with_subtomo_3d_flags(other_args: str) -> str:
+    missing = [flag for flag in SUBTOMO_3D_FLAGS if flag not in other_args.split()]
+    return " ".join([other_args, *missing]).strip()
 
 
 def offset_range_in(other_args: str) -> int | None:
@@ -113,10 +131,16 @@ class JobOptions:
         compute = self.params.compute
         return {"nr_mpi": str(compute.mpi_ranks), "nr_threads": str(compute.threads)}
 
-    def _refine_compute(self) -> dict[str, str]:
+    def _refine_compute(self, kind: str) -> dict[str, str]:
         compute = self.params.compute
         return {"nr_mpi": str(compute.refine_mpi_ranks), "nr_threads": str(compute.threads),
-                "use_gpu": yes_no(compute.use_gpu), "gpu_ids": compute.gpu_ids}
+                "use_gpu": yes_no(bool(compute.use_gpu)), "gpu_ids": compute.gpu_ids_for(kind)}
+
+    def _refine_args(self, other_args: str) -> str:
+        """other_args of a relion_refine job, with what 3D pseudo-subtomograms need."""
+        if self.params.extract.do_stack2d:
+            return other_args
+        return with_subtomo_3d_flags(other_args)
 
     @staticmethod
     def _boxes(stage: BinningStage) -> dict[str, str]:
@@ -190,8 +214,9 @@ class JobOptions:
             "other_args": with_angle_prior(
                 with_angular_cap(with_offset_floor(refine.other_args, offset_range, stage), stage),
                 refine.local_angle_sigma if local_from_start else None),
-            **self._refine_compute(),
+            **self._refine_compute("refine3d"),
         }
+        options["other_args"] = self._refine_args(options["other_args"])
         return PlannedJob(labels.REFINE3D, options, stage="refine3d", binning=stage.binning)
 
     def class3d_alignment(self, particles: str, template: str, stage: BinningStage) -> PlannedJob:
@@ -209,8 +234,8 @@ class JobOptions:
             "offset_range": str(offset_range),
             "offset_step": pixel_step(offset_step, stage),
             "allow_coarser": yes_no(settings.allow_coarser), "nr_pool": str(settings.nr_pool),
-            "other_args": with_offset_floor(settings.other_args, offset_range, stage),
-            **self._refine_compute(),
+            "other_args": self._refine_args(with_offset_floor(settings.other_args, offset_range, stage)),
+            **self._refine_compute("class3d"),
         }
         return PlannedJob(labels.CLASS3D, options, stage="initial model (reference)",
                           binning=stage.binning)
@@ -230,8 +255,8 @@ class JobOptions:
             "offset_range": str(offset_range),
             "offset_step": pixel_step(stage.refine3d.offset_step, stage),
             "nr_pool": str(settings.nr_pool),
-            "other_args": with_offset_floor(settings.other_args, offset_range, stage),
-            **self._refine_compute(),
+            "other_args": self._refine_args(with_offset_floor(settings.other_args, offset_range, stage)),
+            **self._refine_compute("class3d"),
         }
         if not settings.do_align:
             options["use_gpu"] = NO  # RELION refuses GPUs without alignment
@@ -252,10 +277,10 @@ class JobOptions:
             "sym_name": self.params.particle.symmetry, "do_run_C1": yes_no(settings.do_run_C1),
             "particle_diameter": num(self.params.particle.diameter),
             "sigma_tilt": num(settings.sigma_tilt), "nr_pool": str(settings.nr_pool),
-            "other_args": with_offset_floor(settings.other_args, offset_range, stage),
+            "other_args": self._refine_args(with_offset_floor(settings.other_args, offset_range, stage)),
             # Gradient-driven refinement does not run with MPI.
             "nr_mpi": "1", "nr_threads": str(compute.threads),
-            "use_gpu": yes_no(compute.use_gpu), "gpu_ids": compute.gpu_ids,
+            "use_gpu": yes_no(bool(compute.use_gpu)), "gpu_ids": compute.gpu_ids_for("initial_model"),
         }
         return PlannedJob(labels.INITIAL_MODEL, options, stage="initial model (de novo)",
                           binning=stage.binning)

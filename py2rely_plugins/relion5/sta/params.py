@@ -105,8 +105,15 @@ class Compute(Section):
         default_factory=list,
         description="shell lines run before every job, e.g. 'module load relion/5.0'",
     )
-    use_gpu: bool = False
-    gpu_ids: str = ""
+    use_gpu: bool | None = Field(
+        None, description="GPUs for Refine3D, Class3D and InitialModel; None = use them when the "
+        "machine has some (nvidia-smi), or when a scheduler is asked for GPUs (docs/gpu.md)")
+    gpu_ids: str = Field("", description="RELION --gpu ids for every GPU job ('' = RELION's choice)")
+    gpu_ids_by_job: dict[Literal["refine3d", "class3d", "initial_model"], str] = Field(
+        default_factory=dict, description="--gpu ids per job kind, replacing gpu_ids for that kind")
+
+    def gpu_ids_for(self, kind: str) -> str:
+        return self.gpu_ids_by_job.get(kind, self.gpu_ids)  # type: ignore[call-overload]
 
     @field_validator("refine_mpi_ranks")
     @classmethod

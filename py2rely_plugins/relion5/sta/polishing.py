@@ -17,23 +17,28 @@ from py2rely_plugins.relion5.sta.masking import mask_and_postprocess
 from py2rely_plugins.relion5.sta.params import BinningStage
 
 
-def polishing_rounds(context: StaContext, particles: str, refine: JobResult, mask: JobResult,
-                     post: JobResult, resolution: float | None, stage: BinningStage
+def polishing_rounds(context: StaContext, particles: str, refine: JobResult, mask: JobResult | str,
+                     post: JobResult, resolution: float | None, stage: BinningStage,
+                     tomograms: str | None = None, trajectories: str = ""
                      ) -> tuple[float | None, JobResult, str]:
+    """``mask``: the MaskCreate job of the refinement's map, or the path of a mask; ``tomograms``
+    and ``trajectories`` (default: the parameter file's tilt series, none) the first round
+    starts from."""
     params = context.params
     options = context.jobs
     settings = params.high_resolution
     best: tuple[float | None, JobResult, str] = (resolution, post, particles)
-    tomograms, trajectories = params.inputs.tilt_series, ""
+    tomograms = tomograms or params.inputs.tilt_series
+    mask_path = mask if isinstance(mask, str) else mask.path("mask.mrc")
     for round_number in range(1, settings.max_rounds + 1):
         label = f"round {round_number}"
         half1 = refine.path("run_half1_class001_unfil.mrc")
         fsc = post.path("postprocess.star")
         ctf = context.run(options.ctf_refine(particles, tomograms, trajectories, half1,
-                                              mask.path("mask.mrc"), fsc, stage))
+                                              mask_path, fsc, stage))
         context.report(f"ctf refine ({label})", stage, None, None, ctf)
         polish = context.run(options.polish(particles, ctf.path("tomograms.star"), trajectories,
-                                             half1, mask.path("mask.mrc"), fsc, stage))
+                                             half1, mask_path, fsc, stage))
         context.report(f"polish ({label})", stage, None, None, polish)
         tomograms = polish.path("tomograms.star")
         if params.polish.do_motion and not params.polish.shift_only:
@@ -47,14 +52,14 @@ def polishing_rounds(context: StaContext, particles: str, refine: JobResult, mas
         # then writes it into run_optimisation_set.star for the jobs that continue from there.
         refine = context.run(options.refine3d(
             extract.path("particles.star"), refine.path("run_class001.mrc"), stage, ini_high,
-            mask.path("mask.mrc"), local_from_start=True, tomograms=tomograms,
-            trajectories=trajectories))
+            mask_path, local_from_start=True, tomograms=tomograms, trajectories=trajectories))
         refined = context.measured(results.refine_resolution, refine)
         particles = refine.path("run_data.star")
         context.report(f"refine3d ({label})", stage, particles, refined, refine)
-        mask, post, measured = mask_and_postprocess(
+        mask_job, post, measured = mask_and_postprocess(
             context, refine.path("run_class001.mrc"), refine.path("run_half1_class001_unfil.mrc"),
             stage, refined)
+        mask_path = mask_job.path("mask.mrc")
         context.report(f"postprocess ({label})", stage, None, measured, post)
         if measured is None or best[0] is None:  # dry run: show one round
             return best if measured is None else (measured, post, particles)

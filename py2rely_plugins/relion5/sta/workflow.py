@@ -21,6 +21,16 @@ from py2rely_plugins.relion5.versions import NEWEST
 
 # Auto-Class3D: (context, refined particles, refined map, stage, resolution) -> kept particles.
 ClassifyStep = Callable[[StaContext, str, str, BinningStage, float], str]
+# Masking: (context, map, half map 1, stage, resolution) -> (mask path, post-process job, resolution).
+MaskStep = Callable[[StaContext, str, str, BinningStage, float | None],
+                    tuple[str, JobResult, float | None]]
+
+
+def auto_mask(context: StaContext, density_map: str, half1: str, stage: BinningStage,
+              resolution: float | None) -> tuple[str, JobResult, float | None]:
+    """The automatic mask (sta.masking) and the post-processing with it."""
+    mask, post, measured = mask_and_postprocess(context, density_map, half1, stage, resolution)
+    return mask.path("mask.mrc"), post, measured
 
 
 class StaPipeline:
@@ -32,11 +42,14 @@ class StaPipeline:
         reference_template: str | None = None,
         classify: ClassifyStep | None = None,
         release: str = NEWEST,
+        first_mask: MaskStep | None = None,
     ) -> None:
         self.params = params
         self.strategy = strategy
         self.reference_template = reference_template
         self.classify = classify
+        # The first mask after the first refinement (manual masking replaces it).
+        self.first_mask = first_mask or auto_mask
         self.context = StaContext(params, runner, release=release)
         self.outcome: StaOutcome = self.context.outcome
 
@@ -78,25 +91,25 @@ class StaPipeline:
                     particles = self.classify(context, particles, refine.path("run_class001.mrc"),
                                               stage, resolution or params.particle.low_pass)
             following = params.binnings[index + 1] if index + 1 < len(params.binnings) else None
+            mask_step = self.first_mask if index == 0 else auto_mask
             if following is None:
-                self.finish(particles, refine, stage, resolution)
+                self.finish(particles, refine, stage, resolution, mask_step)
                 break
             recon = run(jobs.reconstruct(particles, following))
-            mask_job, post, measured = mask_and_postprocess(
+            mask, post, measured = mask_step(
                 context, recon.path("merged.mrc"), recon.path("half1.mrc"), following, resolution)
             report("reconstruct + postprocess", following, None, measured, post)
             extract = run(jobs.extract(particles, following))
             particles = extract.path("particles.star")
             report("extract", following, particles, None, extract)
             density_map = recon.path("merged.mrc")
-            mask = mask_job.path("mask.mrc")
             ini_high = context.ini_high_from(measured if measured is not None else resolution)
         return self.outcome
 
     def finish(self, particles: str, refine: JobResult, stage: BinningStage,
-               resolution: float | None) -> None:
+               resolution: float | None, mask_step: MaskStep = auto_mask) -> None:
         """Final mask and post-processing; at bin 1, CTF refinement and polishing rounds."""
-        mask, post, final = mask_and_postprocess(
+        mask, post, final = mask_step(
             self.context, refine.path("run_class001.mrc"), refine.path("run_half1_class001_unfil.mrc"),
             stage, resolution)
         self.context.report("postprocess", stage, None, final, post)
