@@ -73,11 +73,11 @@ def bundled_lazy_commands() -> list[LazyCommand]:
     from py2rely_plugins.relion5 import plugin as relion5
     from py2rely_plugins.simulate import plugin as simulate
 
-    group = click.Group("root", commands=[click.Group(name) for name in ("prepare", "pipelines")])
+    group = click.Group("root", commands=[click.Group(name) for name in ("prepare", "pipelines", "export")])
     relion5.py2rely_cli_commands(group)
     simulate.py2rely_cli_commands(group)
     found = [c for c in group.commands.values() if isinstance(c, LazyCommand)]
-    for sub in ("prepare", "pipelines"):
+    for sub in ("prepare", "pipelines", "export"):
         found += [c for c in group.commands[sub].commands.values() if isinstance(c, LazyCommand)]
     return found
 
@@ -85,7 +85,8 @@ def bundled_lazy_commands() -> list[LazyCommand]:
 def test_each_lazy_command_shows_the_loaded_commands_own_help():
     commands = bundled_lazy_commands()
     assert {c.name for c in commands} == {"relion", "status", "demo", "simulate", "relion5-parameters",
-                                         "template", "sta", "relion5-pipeline", "report"}
+                                         "template", "sta", "relion5-pipeline", "report",
+                                         "routines", "bin1", "polish", "class2star"}
     for lazy in commands:
         loaded = lazy.load()
         assert loaded.name == lazy.name
@@ -173,7 +174,7 @@ def test_the_parameter_file_is_strict_and_finite(tmp_path):
     text = path.read_text()
     assert load_parameters(path).particle.diameter == 160.0
     for old, new, said in (('"diameter": 160.0', '"diameter": "160"', 'the string "160"'),
-                           ('"use_gpu": false', '"use_gpu": "yes"', "valid boolean"),
+                           ('"use_gpu": null', '"use_gpu": "yes"', "valid boolean"),
                            ('"threads": 1', '"threads": true', "valid integer"),
                            ('"low_pass": 40.0', '"low_pass": NaN', "finite number"),
                            ('"snr": 0.0', '"snr": -Infinity', "finite number")):

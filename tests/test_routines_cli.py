@@ -87,7 +87,9 @@ def test_extract_plans_0_7_1s_apex_job_and_its_sbatch_script(project):
     assert "Extract/job001/  routines extract (bin 4)" in local.stdout
     command = next(line for line in local.stdout.splitlines() if "relion_tomo_subtomo" in line)
     assert command.strip().startswith("mpirun -n 3 relion_tomo_subtomo_mpi --p data/particles.star")
-    assert "--b 24 --bin 4" in command and "--stack2d --j 2 --no_ctf --no_comb" in command
+    # RELION 5.1's Extract takes boxes in Å: 24 px at bin 4 of 2.5 Å pixels = 240 Å (binning 4).
+    assert "--box_size_A 240 --precrop_size_A -1 --binned_size_pix 24" in command
+    assert "--stack2d --float16 --j 2 --no_ctf --no_comb" in command
     slurm = run_py2rely(*args, "--executor", "slurm", "--executor-setting", "cpu_partition=cpu", cwd=project)
     assert slurm.returncode == 0, slurm.stderr
     assert "#SBATCH --partition=cpu" in slurm.stdout and "#SBATCH --ntasks=3" in slurm.stdout

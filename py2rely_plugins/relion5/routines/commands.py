@@ -80,6 +80,15 @@ def _check_against_tomograms(particles: str, tomograms: str, root) -> None:
     check_particles_match_tomograms(read_particles(root / particles), tomogram_set)
 
 
+def _tilt_series_pixel(tomograms: str, root) -> float:
+    """The tilt series' pixel size (RELION 5.1 takes Extract's boxes in Å); one for all."""
+    sizes = set(read_tomograms(root / tomograms, project_dir=root, check_tilts=False).pixel_sizes().tolist())
+    if len(sizes) != 1:
+        raise InputError(tomograms, f"rlnTomoTiltSeriesPixelSize {sorted(sizes)}",
+                         "one tilt-series pixel size for all tomograms")
+    return sizes.pop()
+
+
 def _extraction_boxes(ctx: click.Context, params: Parameters | None, binning: int, box: int | None,
                       crop: int | None) -> tuple[int, int | None]:
     if box is not None and (typed(ctx, "boxsize") or params is None):
@@ -129,9 +138,12 @@ def extract(ctx: click.Context, parameter: str | None, particles: str, binfactor
     box, crop = _extraction_boxes(ctx, params, binfactor, boxsize, cropsize)
     compute = compute_for(params, nthreads, nprocesses, ctx)
 
+    tilt_series_pixel = _tilt_series_pixel(tomograms, root)
+
     def plan(run: Run, session: Session) -> str:
         done = run(jobs.extract(particles, tomograms, trajectories, binfactor, box, crop, compute.threads,
-                                compute.mpi_ranks, apex, stack2d=not extract3d))
+                                compute.mpi_ranks, apex, release=session.release.release,
+                                tilt_series_pixel=tilt_series_pixel, stack2d=not extract3d))
         return f"particles: {done.path('particles.star')} (box {box}, crop {crop or box}, bin {binfactor})"
 
     run_jobs(ctx, compute, params, plan)

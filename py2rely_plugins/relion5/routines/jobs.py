@@ -13,6 +13,7 @@ from py2rely_plugins.relion5.jobtypes import labels
 from py2rely_plugins.relion5.sta.options import (
     NO,
     YES,
+    extract_box_options,
     num,
     with_offset_floor_at,
     with_subtomo_3d_flags,
@@ -34,9 +35,10 @@ def _boxes(binning: int, box: int, crop: int | None) -> dict[str, str]:
 
 
 def extract(particles: str, tomograms: str, trajectories: str | None, binning: int, box: int,
-            crop: int | None, threads: int, ranks: int, apex: bool, stack2d: bool = True) -> PlannedJob:
-    options = {**_tomo(particles, tomograms, trajectories), **_boxes(binning, box, crop),
-               "do_stack2d": yes_no(stack2d), "do_float16": YES, "nr_mpi": str(ranks),
+            crop: int | None, threads: int, ranks: int, apex: bool, *, release: str,
+            tilt_series_pixel: float, stack2d: bool = True) -> PlannedJob:
+    boxes = extract_box_options(release, binning, box, crop or box, tilt_series_pixel, stack2d)
+    options = {**_tomo(particles, tomograms, trajectories), **boxes, "do_float16": YES, "nr_mpi": str(ranks),
                "nr_threads": str(threads), "other_args": APEX_ARGS if apex else ""}
     return PlannedJob(labels.EXTRACT, options, stage=STAGE.format("extract"), binning=binning)
 

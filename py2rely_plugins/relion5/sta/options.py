@@ -83,6 +83,23 @@ def with_subtomo_3d_flags(other_args: str) -> str:
     return " ".join([other_args, *missing]).strip()
 
 
+def extract_box_options(release: str, binning: int, extract_box: int, box: int, tilt_series_pixel: float,
+                        stacks: bool) -> dict[str, str]:
+    """Extract's boxes (extracted, then cropped to ``box``; pixels at ``binning``) and output
+    format in the job options of a RELION release."""
+    if release == "5.0":
+        return {"binning": str(binning), "box_size": str(extract_box),
+                "crop_size": str(box) if extract_box != box else "-1", "do_stack2d": yes_no(stacks)}
+    # RELION 5.1: boxes in Å; it takes the binning as box_size_angst / (binned_size_pix ×
+    # tilt-series pixel size), so the Å sizes carry every digit of box × binning × pixel.
+    binned_pixel = tilt_series_pixel * binning
+    cropped = extract_box != box
+    return {"box_size_angst": exact(box * binned_pixel),
+            "precrop_size_angst": exact(extract_box * binned_pixel) if cropped else "-1",
+            "binned_size_pix": str(box),
+            "subtomo_format": STACKS_2D if stacks else PSEUDO_SUBTOMOS}
+
+
 def offset_range_in(other_args: str) -> int | None:
     """The --offset_range a user put in other_args (pixels), or None."""
     words = split_args(other_args)
@@ -150,17 +167,8 @@ class JobOptions:
 
     def _extract_boxes(self, stage: BinningStage) -> dict[str, str]:
         """Extract's boxes and output format in the options of the release."""
-        stacks = self.params.extract.do_stack2d
-        if self.release == "5.0":
-            return {**self._boxes(stage), "do_stack2d": yes_no(stacks)}
-        # RELION 5.1: boxes in Å; it takes the binning as box_size_angst / (binned_size_pix ×
-        # tilt-series pixel size), so the Å sizes carry every digit of box × binning × pixel.
-        binned_pixel = self.params.inputs.tilt_series_pixel_size * stage.binning
-        cropped = stage.extract_box != stage.box
-        return {"box_size_angst": exact(stage.box * binned_pixel),
-                "precrop_size_angst": exact(stage.extract_box * binned_pixel) if cropped else "-1",
-                "binned_size_pix": str(stage.box),
-                "subtomo_format": STACKS_2D if stacks else PSEUDO_SUBTOMOS}
+        return extract_box_options(self.release, stage.binning, stage.extract_box, stage.box,
+                                   self.params.inputs.tilt_series_pixel_size, self.params.extract.do_stack2d)
 
     # -- tomography programs ------------------------------------------------------------------
 
