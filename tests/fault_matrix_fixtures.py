@@ -16,6 +16,7 @@ from pathlib import Path
 
 import mrcfile
 import numpy as np
+import pandas as pd
 import starfile
 
 from py2rely_plugins.relion5.sta.params import build_parameters, save_parameters
@@ -231,3 +232,70 @@ def garbage_aretomo(base: Path, session: str) -> None:
 
 
 OBJECT_NAME = OBJECT
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs of the 0.7.1 compatibility commands and of the report
+
+
+def pixel_picks(ws: Path) -> None:
+    """picks.star (picks in unbinned tilt-series pixels, as other pickers write them) and the
+    tomograms STAR giving their tomogram's size (`prepare import-particles`)."""
+    tomogram = f"{SESSION}_TS_01"
+    write_tomograms_star(ws / "input" / "tomograms.star", [tomogram], pixel_size=PIXEL_SIZE)
+    picks = pd.DataFrame({"rlnTomoName": [tomogram] * 3, "rlnCoordinateX": [10.0, 200.0, 300.0],
+                          "rlnCoordinateY": [20.0, 250.0, 90.0], "rlnCoordinateZ": [5.0, 50.0, 100.0],
+                          "rlnAutopickFigureOfMerit": [0.9, 0.8, 0.7]})
+    starfile.write({"particles": picks}, ws / "picks.star")
+
+
+def ts_particles(ws: Path) -> None:
+    """input/particles.star whose tomograms are named …TS_n (`utils ts2position`)."""
+    write_particles(ws / "input" / "particles.star", tomo_names=(f"{SESSION}_TS_1", f"{SESSION}_TS_2"),
+                    per_tomogram=2)
+
+
+WARP_RUNS = ("TS_01", "TS_02")  # TS_02 is not a copick run yet: the import creates it
+
+
+def warp_matches(ws: Path) -> None:
+    """warp.star (Warp template-matching matches in voxels) and a copick project with run TS_01
+    (`utils warp-tm2copick`)."""
+    make_project(ws / "copick", runs=WARP_RUNS[:1])
+    table = pd.DataFrame({"rlnMicrographName": [f"{run}.tomostar" for run in WARP_RUNS for _ in range(2)],
+                          "rlnCoordinateX": [10.0, 20.0, 30.0, 40.0],
+                          "rlnCoordinateY": [11.0, 21.0, 31.0, 41.0],
+                          "rlnCoordinateZ": [5.0, 6.0, 7.0, 8.0], "rlnAngleRot": [0.0, 10.0, 20.0, 30.0],
+                          "rlnAngleTilt": [90.0, 80.0, 70.0, 60.0], "rlnAnglePsi": [0.0, -10.0, -20.0, -30.0],
+                          "rlnLCCmax": [0.5, 0.4, 0.3, 0.2]})
+    starfile.write({"particles": table}, ws / "warp.star")
+
+
+def existing_warp_picks(ws: Path) -> None:
+    write_picks(ws / "copick" / "copick.json", random_picks("TS_01", 2, seed=6), "warp", "1")
+
+
+def report_project(ws: Path) -> None:
+    """A RELION project (proj/) with one finished PostProcess job: its resolution and FSC curve
+    are the numbers the report reads (`report`)."""
+    from py2rely_core.relion_files import PipelineFile, render_pipeline
+
+    pipeline = PipelineFile(job_counter=2)
+    pipeline.add_process(POSTPROCESS_JOB, "relion.postprocess", "Succeeded", {},
+                         {f"{POSTPROCESS_JOB}postprocess.mrc": "DensityMap.mrc.relion.postprocess"})
+    (ws / "proj" / POSTPROCESS_JOB).mkdir(parents=True)
+    (ws / "proj" / "default_pipeline.star").write_text(render_pipeline(pipeline))
+    (ws / "proj" / POSTPROCESS_JOB / "RELION_JOB_EXIT_SUCCESS").write_text("")
+    write_postprocess_star(ws)
+
+
+POSTPROCESS_JOB = "PostProcess/job001/"
+
+
+def write_postprocess_star(ws: Path, resolution: str = "12.5", fsc: str = "0.5") -> None:
+    """The job's postprocess.star, as RELION writes it (numbers as text, so NaN can be one)."""
+    (ws / "proj" / POSTPROCESS_JOB / "postprocess.star").write_text(
+        "\ndata_general\n\n_rlnFinalResolution " + resolution + "\n\n"
+        "data_fsc\n\nloop_\n_rlnSpectralIndex #1\n_rlnResolution #2\n_rlnAngstromResolution #3\n"
+        "_rlnFourierShellCorrelationCorrected #4\n"
+        f"0 0.000 999.0 1.0\n1 0.010 100.0 0.9\n2 0.020 50.0 {fsc}\n3 0.040 25.0 0.1\n")

@@ -75,6 +75,17 @@ COMMANDS: dict[str, Command] = {
     "status": Command(fx.pipeline_project, ("status", "--project-dir", "proj")),
     "relion info": Command(lambda ws: None, ("relion", "info")),
     "plugins": Command(lambda ws: None, ("plugins",)),
+    "prepare import-particles": Command(fx.pixel_picks, (
+        "prepare", "import-particles", "-i", "picks.star", "-ts", "input/tomograms.star",
+        "-o", "input/full_picks.star")),
+    "prepare relion5-pipeline": Command(fx.sta_project, (
+        "prepare", "relion5-pipeline", "-p", "sta_parameters.json")),
+    "utils ts2position": Command(fx.ts_particles, (
+        "utils", "ts2position", "-i", "input/particles.star", "-o", "input/positions.star")),
+    "utils warp-tm2copick": Command(fx.warp_matches, (
+        "utils", "warp-tm2copick", "-i", "warp.star", "-c", "copick/copick.json", "-n", fx.OBJECT_NAME,
+        "--user-id", "warp", "--session-id", "1", "--voxel-size", "10", "--export-tag", "")),
+    "report": Command(fx.report_project, ("report", "--project-dir", "proj")),
 }
 
 
@@ -89,6 +100,7 @@ class Case:
     place: str = "disk"  # "disk", or a tmpfs: "read-only" or "full" after setup
     env: Mapping[str, str] = field(default_factory=dict)
     variant: str = ""
+    writes: str = ""  # for a command that still works: the one directory it may create or change
     in_subprocess: bool = False
     needs_relion: bool = False
 
@@ -147,6 +159,11 @@ DEMO = "demo"
 STATUS = "status"
 RELION_INFO = "relion info"
 PLUGINS = "plugins"
+IMPORT = "prepare import-particles"
+PIPELINE = "prepare relion5-pipeline"
+TS2POSITION = "utils ts2position"
+WARP = "utils warp-tm2copick"
+REPORT = "report"
 
 CASES: list[Case] = [
     # -- prepare relion5-parameters
@@ -356,6 +373,96 @@ CASES: list[Case] = [
          variant="a preferred plugin that is not installed",
          says=("plugin 'nope' does not provide executor 'local'",), in_subprocess=True),
     Case(PLUGINS, "read-only output", (), 0, place="read-only", variant="lists plugins; writes nothing"),
+
+    # -- prepare import-particles (picks in pixels → a particles STAR)
+    case(IMPORT, "missing", "-i", "nope.star", says=("nope.star", "file not found")),
+    case(IMPORT, "empty", "-i", "empty.star", setup=_empty("empty.star"), says=("empty.star",)),
+    case(IMPORT, "garbage", "-ts", "input/junk.star", setup=_garbage("input/junk.star"),
+         says=("input/junk.star",)),
+    case(IMPORT, "NaN", "-ps", "nan", says=("--pixel-size", "'nan' is not a finite number")),
+    case(IMPORT, "NaN", variant="a NaN pick", setup=_cell("picks.star", "particles", "rlnCoordinateY", "nan"),
+         says=("picks.star", "row 1", "column rlnCoordinateY", "NaN is not a finite number")),
+    case(IMPORT, "inf", "-sa", "inf", says=("--spherical-aberration", "'inf' is not a finite number")),
+    case(IMPORT, "inf", variant="in the tomograms STAR",
+         setup=_cell("input/tomograms.star", "global", "rlnTomoSizeX", "inf"),
+         says=("tomograms.star", "rlnTomoSizeX", "infinity")),
+    case(IMPORT, "wrong type", "-x", "abc", says=("--dim-x", "'abc' is not a whole number")),
+    case(IMPORT, "wrong type", variant="text as a coordinate",
+         setup=_cell("picks.star", "particles", "rlnCoordinateX", "abc"),
+         says=("picks.star", "rlnCoordinateX", "'abc' is not a number")),
+    read_only(IMPORT, says=("input/full_picks.star", *EROFS[:1])),
+    full_disk(IMPORT, says=("input/full_picks.star", *ENOSPC[:1])),
+    case(IMPORT, "existing output", setup=_existing("input/full_picks.star"),
+         says=("--output input/full_picks.star", "exists", "--overwrite")),
+
+    # -- prepare relion5-pipeline (the sbatch script of the pipeline driver; no SLURM is asked)
+    case(PIPELINE, "missing", "-p", "nope.json", says=("nope.json", "file not found")),
+    case(PIPELINE, "missing", "-rt", "nope.mrc", variant="a reference template",
+         says=("--reference-template nope.mrc", "file not found")),
+    case(PIPELINE, "empty", setup=_empty("sta_parameters.json"),
+         says=("sta_parameters.json", "not valid JSON")),
+    case(PIPELINE, "garbage", setup=_garbage("sta_parameters.json"), says=("sta_parameters.json",)),
+    case(PIPELINE, "NaN", setup=_json("particle", "low_pass", "NaN"),
+         says=("particle.low_pass", "finite number")),
+    case(PIPELINE, "inf", setup=_json("particle", "diameter", "Infinity"),
+         says=("particle.diameter", "finite number")),
+    case(PIPELINE, "wrong type", "-ndays", "abc", says=("--num-days", "'abc' is not a valid integer")),
+    case(PIPELINE, "wrong type", "-t", "nan", variant="NaN hours", says=("--timeout", "'nan'")),
+    read_only(PIPELINE, says=("py2rely_pipeline", *EROFS[:1])),
+    full_disk(PIPELINE, says=("pipeline.sh", *ENOSPC[:1])),
+    case(PIPELINE, "existing output", setup=_existing("pipeline.sh"),
+         says=("--output pipeline.sh", "exists", "--overwrite")),
+
+    # -- utils ts2position
+    case(TS2POSITION, "missing", "-i", "input/nope.star", says=("input/nope.star", "file not found")),
+    case(TS2POSITION, "empty", "-i", "input/empty.star", setup=_empty("input/empty.star"),
+         says=("input/empty.star",)),
+    case(TS2POSITION, "garbage", "-i", "input/junk.star", setup=_garbage("input/junk.star"),
+         says=("input/junk.star",)),
+    case(TS2POSITION, "NaN", setup=_cell("input/particles.star", "particles", "rlnAngleRot", "nan"),
+         says=("particles.star", "row 1", "rlnAngleRot", "NaN")),
+    case(TS2POSITION, "inf",
+         setup=_cell("input/particles.star", "particles", "rlnCenteredCoordinateZAngst", "inf"),
+         says=("particles.star", "rlnCenteredCoordinateZAngst", "infinity")),
+    case(TS2POSITION, "wrong type", setup=_cell("input/particles.star", "particles", "rlnAnglePsi", "abc"),
+         says=("particles.star", "rlnAnglePsi", "'abc' is not a number")),
+    read_only(TS2POSITION, says=("input/positions.star", *EROFS[:1])),
+    full_disk(TS2POSITION, says=("input/positions.star", *ENOSPC[:1])),
+    case(TS2POSITION, "existing output", setup=_existing("input/positions.star"),
+         says=("--output input/positions.star", "exists", "--overwrite")),
+
+    # -- utils warp-tm2copick (picks go into the copick project; run TS_02 is created)
+    case(WARP, "missing", "-i", "nope.star", says=("nope.star", "file not found")),
+    case(WARP, "empty", "-c", "empty.json", setup=_empty("empty.json"), says=("empty.json",)),
+    case(WARP, "garbage", "-i", "junk.star", setup=_garbage("junk.star"), says=("junk.star",)),
+    case(WARP, "NaN", "--voxel-size", "nan", says=("--voxel-size", "'nan' is not a finite number")),
+    case(WARP, "NaN", variant="a NaN angle", setup=_cell("warp.star", "particles", "rlnAngleTilt", "nan"),
+         says=("warp.star", "row 1", "rlnAngleTilt", "NaN")),
+    case(WARP, "inf", setup=_cell("warp.star", "particles", "rlnCoordinateX", "inf"),
+         says=("warp.star", "rlnCoordinateX", "infinity")),
+    case(WARP, "wrong type", "--voxel-size", "abc", says=("--voxel-size", "'abc' is not a valid float")),
+    read_only(WARP, says=("overlay/ExperimentRuns/TS_0", *EROFS[:1])),
+    full_disk(WARP, says=("overlay/ExperimentRuns/TS_0", *ENOSPC[:1])),
+    case(WARP, "existing output", setup=fx.existing_warp_picks, says=("already exist", "--overwrite")),
+
+    # -- report (writes proj/report/; with a damaged pipeline file it warns as status does, and
+    #    RELION's own NaN or infinity is shown as no number; both still write the report. An existing
+    #    report directory is refreshed by design: the pipeline rewrites it after every job)
+    case(REPORT, "missing", "--project-dir", "nope", says=("nope", "no default_pipeline.star")),
+    Case(REPORT, "empty", (), 0, ("default_pipeline.star", "rebuilds"),
+         setup=_empty("proj/default_pipeline.star"), writes="proj/report"),
+    Case(REPORT, "garbage", (), 0, ("default_pipeline.star", "not a text file", "rebuilds"),
+         setup=_garbage("proj/default_pipeline.star"), writes="proj/report"),
+    Case(REPORT, "NaN", (), 0, variant="RELION wrote a NaN resolution and FSC",
+         setup=lambda ws: fx.write_postprocess_star(ws, "nan", "nan"), writes="proj/report"),
+    Case(REPORT, "inf", (), 0, variant="RELION wrote an infinite resolution",
+         setup=lambda ws: fx.write_postprocess_star(ws, "inf", "inf"), writes="proj/report"),
+    case(REPORT, "wrong type", "--project-dir", "proj/default_pipeline.star",
+         variant="a file as the project directory", says=("--project-dir", "is a file")),
+    read_only(REPORT, says=("report", *EROFS[:1])),
+    full_disk(REPORT, says=("report", *ENOSPC[:1])),
+    case(REPORT, "existing output", "-o", "notes.txt", setup=_existing("notes.txt"),
+         variant="a file where the report directory goes", says=("--output", "notes.txt", "is a file")),
 ]
 
 NOT_APPLICABLE: dict[tuple[str, str], str] = {
@@ -474,7 +581,12 @@ def test_fault(fault_case: Case, tmp_path, capsys, monkeypatch, request):
             warnings = [line for line in lines if line.startswith("warning:")]
             for word in fault_case.says:  # what a command that still works must say
                 assert any(word in line for line in warnings), f"{word!r} not in a warning: {err}"
-        assert after == before, f"files created or changed: {_difference(before, after)}"
+        changed = _difference(before, after)
+        if fault_case.writes:
+            assert changed and all(k == fault_case.writes or k.startswith(f"{fault_case.writes}/")
+                                   for k in changed), f"files created or changed: {changed}"
+        else:
+            assert after == before, f"files created or changed: {changed}"
         if aretomo_base:
             assert fx.tree(aretomo_base, contents=False) == shared_before
 

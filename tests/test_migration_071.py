@@ -298,7 +298,7 @@ def test_sta_pipeline_script(lab, tmp_path):
     assert "#SBATCH --time=3-00:00:00" in script and "#SBATCH --job-name=rln5" in script
     assert (cwd / "py2rely_pipeline").is_dir()
     shutil.copy(cwd / "ribosome_3883.map", cwd / "reference.mrc")
-    run(cwd, PIPELINE_RT)
+    run(cwd, PIPELINE_RT, "--overwrite")  # writes pipeline.sh again; 0.7.1 replaced it silently
     script = (cwd / "pipeline.sh").read_text()
     assert ("pipelines sta --parameter sta_parameters.json --reference-template reference.mrc "
             "--submitit True --timeout 48 --cpu-constraint 4,16 --num-gpus 4 --gpu-constraint "
@@ -312,10 +312,13 @@ STA_071_OPTIONS = {"--parameter", "--run-denovo-generation", "--run-class3D", "-
 
 
 def sta_options() -> set[str]:
+    import click
+
     from py2rely_core.cli import build_cli
     from py2rely_core.plugins import get_plugins
 
-    sta = build_cli(get_plugins()).commands["pipelines"].commands["sta"]
+    pipelines = build_cli(get_plugins()).commands["pipelines"]
+    sta = pipelines.get_command(click.Context(pipelines), "sta")  # loads the lazily added command
     return {opt for param in sta.params for opt in param.opts}
 
 

@@ -132,6 +132,8 @@ IMPORT_STAR_PARAMS: list[click.Parameter] = [
                  help="Tilt-series pixel size (Å) [default: from -ts, else "
                       f"{DEFAULT_PIXEL_SIZE}]; must agree with -ts when both are given."),
     *optics_options(),
+    click.Option(["--overwrite"], is_flag=True, default=False,
+                 help="Replace an existing --output file (without it an existing file is refused)."),
 ]
 
 WARP_PARAMS: list[click.Parameter] = [

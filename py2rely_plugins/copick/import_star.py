@@ -21,6 +21,7 @@ import click
 import numpy as np
 import pandas as pd
 
+from py2rely_core.atomic import refuse_existing
 from py2rely_core.errors import InputError
 from py2rely_core.log import get_logger
 from py2rely_core.star import (
@@ -54,6 +55,7 @@ class StarImport:
     amplitude_contrast: float
     optics_group: int
     optics_group_name: str
+    overwrite: bool = False
 
 
 def import_star(request: StarImport) -> None:
@@ -61,6 +63,7 @@ def import_star(request: StarImport) -> None:
     inputs = {Path(p).resolve() for p in (request.input, request.tilt_series) if p}
     if Path(request.output).resolve() in inputs:
         raise InputError(f"--output {request.output}", "is also an input file", "a new file")
+    refuse_existing(request.output, "--output", request.overwrite)
     picks = _picks_table(request.input)
     sizes = tomogram_sizes.choose(
         request.tilt_series, request.dim_x, request.dim_y, request.dim_z, DEFAULT_SIZE,

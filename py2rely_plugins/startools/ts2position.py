@@ -20,6 +20,8 @@ PARAMS: list[click.Parameter] = [
                  help="Particles STAR whose rlnTomoName values are renamed."),
     click.Option(["-o", "--output"], required=True, type=click.Path(dir_okay=False),
                  help="New particles STAR to write (not the input; its directory is created)."),
+    click.Option(["--overwrite"], is_flag=True, default=False,
+                 help="Replace an existing --output file (without it an existing file is refused)."),
 ]
 _FINAL_ONE = re.compile(r"_1$")
 
@@ -28,15 +30,35 @@ def position_name(name: str) -> str:
     return _FINAL_ONE.sub("", name.replace("TS_", "Position_"))
 
 
-def ts2position(input: str, output: str) -> None:
+def ts2position(input: str, output: str, overwrite: bool = False) -> None:
     # Imported here: pandas and starfile would slow every `py2rely` call that lists this command.
-    from py2rely_core.star import read_star, require_block, require_columns, write_star
+    from py2rely_core.atomic import refuse_existing
+    from py2rely_core.star import (
+        PARTICLE_NUMERIC,
+        describe_value,
+        first_bad_cell,
+        read_star,
+        require_block,
+        require_columns,
+        require_finite,
+        write_star,
+    )
     from py2rely_plugins.startools.inputs import refuse_output_among_inputs
 
     refuse_output_among_inputs(output, [input])
+    refuse_existing(output, "--output", overwrite)
     blocks = read_star(input)
     block, particles = require_block(blocks, input, ["particles"], "a RELION particles STAR (data_particles)")
     require_columns(particles, input, block, ["rlnTomoName"])
+    # The rest is copied, but not a table RELION could not read: coordinates and angles are
+    # numbers, and no cell is NaN, infinite or empty (named in the input, not the output).
+    require_finite(particles, input, block, PARTICLE_NUMERIC)
+    for name, table in blocks.items():
+        if (found := first_bad_cell(table)) is not None:
+            row, column = found
+            raise InputError(input, f"table data_{name}, row {row + 1}, column {column}: "
+                             f"{describe_value(table[column].iloc[row])}",
+                             "a finite number or text in every cell")
     old = particles["rlnTomoName"].astype(str)
     names = {name: position_name(name) for name in dict.fromkeys(old)}
     sources: dict[str, list[str]] = {}

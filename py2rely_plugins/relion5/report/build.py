@@ -34,6 +34,7 @@ class ReportSummary:
     seconds: float
     drawn: int  # files drawn or copied this time (the rest were up to date)
     problems: list[str] = field(default_factory=list)
+    warning: str = ""  # what is wrong with the project's pipeline file ("" if nothing)
 
 
 def write_report(project_dir: str | os.PathLike[str], output: str | os.PathLike[str] | None = None
@@ -44,8 +45,17 @@ def write_report(project_dir: str | os.PathLike[str], output: str | os.PathLike[
     project = collect.collect(project_dir)
     out = Path(output) if output is not None else project.root / "report"
     out = out if out.is_absolute() else Path.cwd() / out
-    for folder in (IMAGE_DIR, LOG_DIR):
-        (out / folder).mkdir(parents=True, exist_ok=True)
+    made: list[Path] = []  # directories made here, deepest first: removed again if the report fails
+    try:
+        for folder in (IMAGE_DIR, LOG_DIR):
+            made = atomic.make_parents(out / folder) + made
+        return _write(project, out, started)
+    except BaseException:
+        atomic.remove_empty(made)
+        raise
+
+
+def _write(project: collect.ProjectData, out: Path, started: float) -> ReportSummary:
     artifacts = Artifacts(out)
     context = SectionContext(project, artifacts)
     sections = [sections_jobs.stages(context), sections_maps.resolution(context), sections_maps.maps(context),
@@ -78,4 +88,4 @@ def write_report(project_dir: str | os.PathLike[str], output: str | os.PathLike[
         logger.warning("report: not shown", problem=problem)
     return ReportSummary(index=index, images=len(images), bytes=size,
                          seconds=time.perf_counter() - started, drawn=artifacts.drawn,
-                         problems=list(artifacts.problems))
+                         problems=list(artifacts.problems), warning=project.warning)

@@ -25,5 +25,7 @@ def report_command(project_dir: str, output: str | None) -> None:
         raise InputError(str(Path(project_dir).resolve()), "no default_pipeline.star here",
                          "a RELION project directory")
     summary = write_report(project.root, output)
+    if summary.warning:  # as `status` says it: the report lists the jobs from their directories
+        click.echo(f"warning: {summary.warning}", err=True)
     click.echo(f"{summary.index}: {summary.images} images, {summary.bytes / 1e6:.1f} MB "
                f"({summary.seconds:.1f} s)")

@@ -67,6 +67,7 @@ class ProjectData:
     jobs: list[JobSummary]
     parameters: dict[str, Any]
     pipeline_mtime: float
+    warning: str = ""  # what is wrong with default_pipeline.star (the jobs then come from their directories)
 
     def job(self, job_dir: str) -> JobSummary | None:
         return next((j for j in self.jobs if j.job_dir == job_dir), None)
@@ -94,7 +95,7 @@ def collect(project_root: str | os.PathLike[str]) -> ProjectData:
     parameters = _parameters(project.root)
     boxes = {int(b["binning"]): int(b["box"]) for b in parameters.get("binnings", [])
              if "binning" in b and "box" in b}
-    lines, _warning = job_lines(project)  # status has already said what is wrong with the file
+    lines, warning = job_lines(project)
     pipeline, _ = project.pipeline_or_rebuilt()
     producers = {node: process for process, node in pipeline.output_edges}
     jobs = []
@@ -118,7 +119,7 @@ def collect(project_root: str | os.PathLike[str]) -> ProjectData:
             map_path=_map(project.root, line.job_dir, line.type_label),
         ))
     mtime = project.pipeline_path.stat().st_mtime if project.pipeline_path.exists() else 0.0
-    return ProjectData(project.root, jobs, parameters, mtime)
+    return ProjectData(project.root, jobs, parameters, mtime, warning)
 
 
 def _parameters(root: Path) -> dict[str, Any]:

@@ -86,7 +86,9 @@ def sta_arguments(
 
 def unknown_sta_options(ctx: click.Context, words: list[str]) -> list[str]:
     """Options of the driver's command line that the installed `pipelines sta` does not have."""
-    sta = ctx.find_root().command.commands["pipelines"].commands.get("sta")  # type: ignore[attr-defined]
+    pipelines = ctx.find_root().command.commands["pipelines"]  # type: ignore[attr-defined]
+    # Looked up by name, so that a lazily loaded `sta` is loaded (a stand-in has no options).
+    sta = pipelines.get_command(ctx, "sta")
     known = {opt for param in (sta.params if sta else []) for opt in param.opts}
     return [w for w in words if w.startswith("--") and w not in known]
 
@@ -121,11 +123,13 @@ def unknown_sta_options(ctx: click.Context, words: list[str]) -> list[str]:
                    "job and every job it submits (repeatable).")
 @click.option("-o", "--output", default="pipeline.sh", show_default=True, type=click.Path(dir_okay=False),
               help="sbatch script to write.")
+@click.option("--overwrite", is_flag=True, default=False,
+              help="Replace an existing --output file (without it an existing file is refused).")
 def relion5_pipeline(
     parameter: str, reference_template: str | None, run_denovo_generation: bool, run_class3d: bool,
     class_selection: str, extract3d: bool, manual_masking: bool, num_days: int, new_pipeline: bool,
     num_gpus: int, gpu_constraint: str | None, cpu_constraint: str, timeout: int,
-    executor_settings_: tuple[str, ...], output: str,
+    executor_settings_: tuple[str, ...], output: str, overwrite: bool,
 ) -> None:
     """Write an sbatch script that runs the STA pipeline driver on the cluster (submit it with sbatch)."""
     from py2rely_core.plugins import get_plugins
@@ -140,6 +144,7 @@ def relion5_pipeline(
                          "an MRC made with `py2rely prepare template`")
     if Path(output).resolve() == Path(parameter).resolve():
         raise InputError(f"--output {output}", "is the parameter file", "a new file")
+    atomic.refuse_existing(output, "--output", overwrite)
     if ctx.get_parameter_source("new_pipeline") is click.core.ParameterSource.COMMANDLINE:
         logger.warning("--new-pipeline: nothing to delete; py2rely reuses succeeded jobs by their "
                        "identity (py2rely 0.7.1 deleted its output_directories*.json)")
@@ -162,9 +167,11 @@ def relion5_pipeline(
         logger.warning("`pipelines sta` of this py2rely does not accept these options of the script yet; "
                        "it would stop at once", options=", ".join(unknown))
     script = executor.describe(driver)
-    (project / DRIVER_DIR).mkdir(exist_ok=True)  # SLURM opens the log files there before the job runs
-    atomic.write_text(output, script)
-    Path(output).chmod(0o755)
+    # SLURM opens the log files in the driver's directory before the job runs; it is made with the
+    # script and removed again if the script cannot be written.
+    with atomic.parent_directories(project / DRIVER_DIR), atomic.atomic_path(output) as tmp:
+        tmp.write_text(script, encoding="utf-8")
+        tmp.chmod(0o755)
     click.echo(f"wrote {output}: submit it with `sbatch {shlex.quote(output)}`; the driver's log is "
                f"{DRIVER_DIR}run.out and run.err")
     click.echo("runs: py2rely " + " ".join(shlex.quote(w) for w in words))
