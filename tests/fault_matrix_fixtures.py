@@ -22,7 +22,8 @@ import starfile
 from py2rely_plugins.relion5.sta.params import build_parameters, save_parameters
 from tests.copick_fixtures import OBJECT, make_project, random_picks, write_picks, write_tomograms_star
 from tests.runner_helpers import write_map
-from tests.star_fixtures import write_particles, write_tilt_series_set
+from tests.star_fixtures import write_extracted, write_particles, write_tilt_series_set
+from tests.star_fixtures import write_map as write_box_map
 
 FILLER = ".filler"  # fills the "full disk" tmpfs; the same before and after every case
 TMPFS_SIZE = "16m"
@@ -299,3 +300,58 @@ def write_postprocess_star(ws: Path, resolution: str = "12.5", fsc: str = "0.5")
         "data_fsc\n\nloop_\n_rlnSpectralIndex #1\n_rlnResolution #2\n_rlnAngstromResolution #3\n"
         "_rlnFourierShellCorrelationCorrected #4\n"
         f"0 0.000 999.0 1.0\n1 0.010 100.0 0.9\n2 0.020 50.0 {fsc}\n3 0.040 25.0 0.1\n")
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs of the single jobs (`routines ...`), the bin-1 stages and class2star
+
+
+ROUTINES_PIXEL_SIZE = 2.5  # tilt-series pixels; extracted particles are at bin 4 (10 Å, box 24)
+
+
+def routines_project(ws: Path) -> None:
+    """A RELION project directory with what every routine reads: tomograms (data/), picked
+    particles, extracted ones (parts.star, bin 4), classified ones (classes.star, classes 1 and 2,
+    half sets), a reference, a mask, two half maps and a parameter file whose binning list ends with
+    1; and a finished bin-1 Refine3D job and a Class3D job (Refine3D/job001, Class3D/job002)."""
+    write_tilt_series_set(ws / "data", pixel_size=ROUTINES_PIXEL_SIZE)
+    for name in ("TS_01", "TS_02"):
+        (ws / f"{name}.mrcs").write_bytes(b"")
+    write_particles(ws / "data" / "particles.star", pixel_size=ROUTINES_PIXEL_SIZE)
+    write_extracted(ws / "parts.star")
+    write_extracted(ws / "classes.star", classes=(1, 2))
+    write_box_map(ws / "ref.mrc", 24, 10.0)
+    write_box_map(ws / "mask.mrc", 24, 10.0, 1.0)
+    (ws / "maps").mkdir()
+    for half in ("half1", "half2"):
+        write_box_map(ws / "maps" / f"run_{half}.mrc", 24, 10.0)
+    params = build_parameters(
+        tilt_series="data/aligned_tilt_series.star", particles="data/particles.star",
+        tilt_series_pixel_size=ROUTINES_PIXEL_SIZE, symmetry="C1", low_pass=40.0, diameter=160.0,
+        denovo=False, box_scaling=1.5, binning_list=[4, 2, 1], threads=1, processes=3,
+    )
+    save_parameters(params, ws / "sta_parameters.json")
+    bin1 = params.stage(1)
+    refine = ws / "Refine3D" / "job001"
+    write_extracted(refine / "run_data.star", classes=(1,), box=bin1.box, binning=1)
+    for name in ("run_half1_class001_unfil.mrc", "run_half2_class001_unfil.mrc", "run_class001.mrc"):
+        write_box_map(refine / name, bin1.box, bin1.pixel_size)
+    write_box_map(ws / "mask_bin1.mrc", bin1.box, bin1.pixel_size, 1.0)
+    write_extracted(ws / "Class3D" / "job002" / "run_it025_data.star", classes=(1, 2))
+
+
+def write_map_with_value(path: Path, value: float, box: int = 24, voxel: float = 10.0,
+                         mask: bool = False) -> None:
+    """A map (or a mask: ones) of ``box`` voxels of ``voxel`` Å with one voxel set to ``value``."""
+    write_box_map(path, box, voxel, 1.0 if mask else 0.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # mrcfile warns about the NaN we put there on purpose
+        with mrcfile.open(path, "r+") as mrc:
+            mrc.data[1, 2, 3] = value
+
+
+def bin1_mask_with_value(ws: Path, value: float) -> None:
+    from py2rely_plugins.relion5.sta.params import load_parameters
+
+    bin1 = load_parameters(ws / "sta_parameters.json").stage(1)
+    write_map_with_value(ws / "mask_bin1.mrc", value, bin1.box, bin1.pixel_size, mask=True)

@@ -86,6 +86,34 @@ COMMANDS: dict[str, Command] = {
         "utils", "warp-tm2copick", "-i", "warp.star", "-c", "copick/copick.json", "-n", fx.OBJECT_NAME,
         "--user-id", "warp", "--session-id", "1", "--voxel-size", "10", "--export-tag", "")),
     "report": Command(fx.report_project, ("report", "--project-dir", "proj")),
+    # The single jobs and bin-1 stages: the input cases add --dry-run (validation comes first); the
+    # file-system cases run for real and stop at the project's first write.
+    "routines extract": Command(fx.routines_project, (
+        "routines", "extract", "-p", "data/particles.star", "-t", "data/aligned_tilt_series.star",
+        "-bf", "4", "-bs", "24", "-j", "1")),
+    "routines reconstruct": Command(fx.routines_project, (
+        "routines", "reconstruct", "-p", "classes.star", "-t", "data/aligned_tilt_series.star",
+        "-bf", "4", "-bs", "24", "-cs", "24", "-j", "1")),
+    "routines refine3d": Command(fx.routines_project, (
+        "routines", "refine3d", "-p", "parts.star", "-r", "ref.mrc", "-t", "data/aligned_tilt_series.star",
+        "-lp", "40", "-d", "160", "-g", "False", "-j", "1")),
+    "routines class3d": Command(fx.routines_project, (
+        "routines", "class3d", "--particles", "classes.star", "-r", "ref.mrc", "-m", "mask.mrc",
+        "--nr-classes", "2")),
+    "routines mask-create": Command(fx.routines_project, (
+        "routines", "mask-create", "-m", "ref.mrc", "-thr", "0.1", "-j", "1")),
+    "routines post-process": Command(fx.routines_project, (
+        "routines", "post-process", "-hm", "maps/run_half1.mrc", "-m", "mask.mrc")),
+    "routines select": Command(fx.routines_project, (
+        "routines", "select", "-p", "classes.star", "-c", "1", "-o", "kept.star")),
+    "pipelines bin1": Command(fx.routines_project, (
+        "pipelines", "bin1", "-p", "sta_parameters.json", "-pts", "classes.star",
+        "-tomo", "data/aligned_tilt_series.star", "--no-gpu")),
+    "pipelines polish": Command(fx.routines_project, (
+        "pipelines", "polish", "-p", "sta_parameters.json", "-pts", "Refine3D/job001/run_data.star",
+        "-m", "mask_bin1.mrc", "-niter", "1", "--no-gpu")),
+    "export class2star": Command(fx.routines_project, (
+        "export", "class2star", "-cj", "job002", "--export-classes", "1", "--export-path", "best.star")),
 }
 
 
@@ -164,6 +192,26 @@ PIPELINE = "prepare relion5-pipeline"
 TS2POSITION = "utils ts2position"
 WARP = "utils warp-tm2copick"
 REPORT = "report"
+EXTRACT = "routines extract"
+RECONSTRUCT = "routines reconstruct"
+REFINE = "routines refine3d"
+CLASS3D = "routines class3d"
+MASK = "routines mask-create"
+POST = "routines post-process"
+SELECT = "routines select"
+BIN1 = "pipelines bin1"
+POLISH = "pipelines polish"
+CLASS2STAR = "export class2star"
+DRY = "--dry-run"
+CLASS3D_DATA = "Class3D/job002/run_it025_data.star"
+
+
+def _map(relative: str, value: float, mask: bool = False) -> Setup:
+    return lambda ws: fx.write_map_with_value(ws / relative, value, mask=mask)
+
+
+def _remove(relative: str) -> Setup:
+    return lambda ws: (ws / relative).unlink()
 
 CASES: list[Case] = [
     # -- prepare relion5-parameters
@@ -463,6 +511,166 @@ CASES: list[Case] = [
     full_disk(REPORT, says=("report", *ENOSPC[:1])),
     case(REPORT, "existing output", "-o", "notes.txt", setup=_existing("notes.txt"),
          variant="a file where the report directory goes", says=("--output", "notes.txt", "is a file")),
+
+    # -- routines extract
+    case(EXTRACT, "missing", "-p", "nope.star", DRY, says=("--particles nope.star", "does not exist")),
+    case(EXTRACT, "empty", "-p", "empty.star", DRY, setup=_empty("empty.star"), says=("empty.star",)),
+    case(EXTRACT, "garbage", "-t", "junk.star", DRY, setup=_garbage("junk.star"), says=("junk.star",)),
+    case(EXTRACT, "NaN", DRY,
+         setup=_cell("data/particles.star", "particles", "rlnCenteredCoordinateXAngst", "nan"),
+         says=("particles.star", "row 1", "rlnCenteredCoordinateXAngst", "NaN")),
+    case(EXTRACT, "inf", DRY,
+         setup=_cell("data/aligned_tilt_series.star", "global", "rlnTomoTiltSeriesPixelSize", "inf"),
+         says=("aligned_tilt_series.star", "rlnTomoTiltSeriesPixelSize", "infinity")),
+    case(EXTRACT, "wrong type", "-bs", "abc", DRY, says=("--boxsize", "'abc' is not a valid integer")),
+    read_only(EXTRACT, says=(".py2rely.lock", *EROFS[:1]), needs_relion=True),
+    full_disk(EXTRACT, says=(".py2rely.lock", *ENOSPC[:1]), needs_relion=True),
+
+    # -- routines reconstruct
+    case(RECONSTRUCT, "missing", "-t", "nope.star", DRY, says=("nope.star",)),
+    case(RECONSTRUCT, "empty", "-p", "empty.star", DRY, setup=_empty("empty.star"), says=("empty.star",)),
+    case(RECONSTRUCT, "garbage", "-p", "junk.star", DRY, setup=_garbage("junk.star"), says=("junk.star",)),
+    case(RECONSTRUCT, "NaN", DRY, setup=_cell("classes.star", "particles", "rlnAngleTilt", "nan"),
+         says=("classes.star", "row 1", "rlnAngleTilt", "NaN")),
+    case(RECONSTRUCT, "inf", DRY, setup=_cell("classes.star", "optics", "rlnImagePixelSize", "inf"),
+         says=("classes.star", "rlnImagePixelSize", "infinity")),
+    case(RECONSTRUCT, "wrong type", "-bf", "abc", DRY, says=("--binfactor", "'abc' is not a valid integer")),
+    read_only(RECONSTRUCT, says=(".py2rely.lock", *EROFS[:1]), needs_relion=True),
+    full_disk(RECONSTRUCT, says=(".py2rely.lock", *ENOSPC[:1]), needs_relion=True),
+
+    # -- routines refine3d
+    case(REFINE, "missing", "-r", "nope.mrc", DRY, says=("--reference nope.mrc", "does not exist")),
+    case(REFINE, "empty", "-r", "empty.mrc", DRY, setup=_empty("empty.mrc"), says=("empty.mrc",)),
+    case(REFINE, "garbage", "-ma", "junk.mrc", DRY, setup=_garbage("junk.mrc"), says=("junk.mrc",)),
+    case(REFINE, "NaN", "-lp", "nan", DRY, says=("--low-pass", "'nan' is not a finite number")),
+    case(REFINE, "NaN", DRY, variant="a NaN voxel in the reference", setup=_map("ref.mrc", float("nan")),
+         says=("--reference ref.mrc", "NaN")),
+    case(REFINE, "inf", "-d", "inf", DRY, says=("--diameter", "'inf' is not a finite number")),
+    case(REFINE, "inf", "-ma", "mask.mrc", DRY, variant="an infinite voxel in the mask",
+         setup=_map("mask.mrc", float("inf"), mask=True), says=("--mask mask.mrc", "infinity")),
+    case(REFINE, "wrong type", "-ang", "abc", DRY, says=("--sampling-angle", "'abc'")),
+    case(REFINE, "wrong type", "-p", "data/particles.star", DRY, variant="particles that were not extracted",
+         says=("--particles data/particles.star", "not extracted")),
+    read_only(REFINE, says=(".py2rely.lock", *EROFS[:1]), needs_relion=True),
+    full_disk(REFINE, says=(".py2rely.lock", *ENOSPC[:1]), needs_relion=True),
+
+    # -- routines class3d
+    case(CLASS3D, "missing", "--parameter", "nope.json", DRY, says=("nope.json", "file not found")),
+    case(CLASS3D, "empty", DRY, setup=_empty("sta_parameters.json"),
+         says=("sta_parameters.json", "not valid JSON")),
+    case(CLASS3D, "garbage", "--particles", "junk.star", DRY, setup=_garbage("junk.star"),
+         says=("junk.star",)),
+    case(CLASS3D, "NaN", "--ini-high", "nan", DRY, says=("--ini-high", "'nan' is not a finite number")),
+    case(CLASS3D, "NaN", DRY, variant="in the parameter file", setup=_json("particle", "diameter", "NaN"),
+         says=("particle.diameter", "finite number")),
+    case(CLASS3D, "inf", "-tau", "inf", DRY, says=("--tau-fudge", "'inf' is not a finite number")),
+    case(CLASS3D, "inf", DRY, variant="an infinite voxel in the mask", setup=_map("mask.mrc", float("inf"),
+         mask=True),
+         says=("--mask mask.mrc", "infinity")),
+    case(CLASS3D, "wrong type", "--nr-classes", "abc", DRY,
+         says=("--nr-classes", "'abc' is not a valid integer")),
+    read_only(CLASS3D, says=(".py2rely.lock", *EROFS[:1]), needs_relion=True),
+    full_disk(CLASS3D, says=(".py2rely.lock", *ENOSPC[:1]), needs_relion=True),
+
+    # -- routines mask-create
+    case(MASK, "missing", "-m", "nope.mrc", DRY, says=("--map nope.mrc", "does not exist")),
+    case(MASK, "empty", "-m", "empty.mrc", DRY, setup=_empty("empty.mrc"), says=("empty.mrc",)),
+    case(MASK, "garbage", "-m", "junk.mrc", DRY, setup=_garbage("junk.mrc"), says=("junk.mrc",)),
+    case(MASK, "NaN", "-thr", "nan", DRY, says=("--threshold", "'nan'")),
+    case(MASK, "NaN", DRY, variant="a NaN voxel in the map", setup=_map("ref.mrc", float("nan")),
+         says=("--map ref.mrc", "NaN")),
+    case(MASK, "inf", "-lp", "inf", DRY, says=("--low-pass", "'inf' is not a finite number")),
+    case(MASK, "inf", "-thr", "-inf", DRY, variant="threshold", says=("--threshold", "'-inf'")),
+    case(MASK, "wrong type", "-ext", "abc", DRY, says=("--extend", "'abc' is not a valid integer")),
+    case(MASK, "wrong type", "-thr", "high", DRY, variant="threshold", says=("--threshold", "'high'")),
+    read_only(MASK, says=(".py2rely.lock", *EROFS[:1]), needs_relion=True),
+    full_disk(MASK, says=(".py2rely.lock", *ENOSPC[:1]), needs_relion=True),
+
+    # -- routines post-process
+    case(POST, "missing", "-hm", "maps/nope_half1.mrc", DRY, says=("maps/nope_half1.mrc", "does not exist")),
+    case(POST, "missing", DRY, variant="the second half map", setup=_remove("maps/run_half2.mrc"),
+         says=("maps/run_half2.mrc", "does not exist")),
+    case(POST, "empty", "-m", "empty.mrc", DRY, setup=_empty("empty.mrc"), says=("empty.mrc",)),
+    case(POST, "garbage", "-hm", "maps/junk_half1.mrc", DRY, setup=lambda ws: [
+        fx.garbage(ws / "maps" / f"junk_{half}.mrc") for half in ("half1", "half2")] and None,
+         says=("junk_half1.mrc",)),
+    case(POST, "NaN", "-lp", "nan", DRY, says=("--low-pass", "'nan' is not a finite number")),
+    case(POST, "NaN", DRY, variant="a NaN voxel in the mask", setup=_map("mask.mrc", float("nan"), mask=True),
+         says=("--mask mask.mrc", "NaN")),
+    case(POST, "inf", "-lp", "inf", DRY, says=("--low-pass", "'inf' is not a finite number")),
+    case(POST, "inf", DRY, variant="an infinite voxel in a half map",
+         setup=_map("maps/run_half1.mrc", float("inf")),
+         says=("run_half1.mrc", "infinity")),
+    case(POST, "wrong type", "-lp", "abc", DRY, says=("--low-pass", "'abc' is not a valid float")),
+    read_only(POST, says=(".py2rely.lock", *EROFS[:1]), needs_relion=True),
+    full_disk(POST, says=(".py2rely.lock", *ENOSPC[:1]), needs_relion=True),
+
+    # -- routines select (with --output: a file, no RELION job)
+    case(SELECT, "missing", "-p", "nope.star", says=("--particles nope.star", "does not exist")),
+    case(SELECT, "empty", "-p", "empty.star", setup=_empty("empty.star"), says=("empty.star",)),
+    case(SELECT, "garbage", "-p", "junk.star", setup=_garbage("junk.star"), says=("junk.star",)),
+    case(SELECT, "NaN", setup=_cell("classes.star", "particles", "rlnClassNumber", "nan"),
+         says=("classes.star", "row 1", "rlnClassNumber", "NaN")),
+    case(SELECT, "inf", setup=_cell("classes.star", "particles", "rlnAngleRot", "inf"),
+         says=("classes.star", "row 1", "rlnAngleRot", "infinity")),
+    case(SELECT, "wrong type", "-c", "1,x", says=("--classes", "'1,x' is not a comma-separated list")),
+    case(SELECT, "wrong type", variant="text as a class number",
+         setup=_cell("classes.star", "particles", "rlnClassNumber", "first"),
+         says=("classes.star", "rlnClassNumber", "'first' is not a number")),
+    read_only(SELECT, says=("kept.star", *EROFS[:1])),
+    full_disk(SELECT, says=("kept.star", *ENOSPC[:1])),
+    full_disk(SELECT, "-o", "out/kept.star", variant="into a new folder",
+         says=("out/kept.star", *ENOSPC[:1])),
+    case(SELECT, "existing output", setup=_existing("kept.star"),
+         says=("--output kept.star", "exists", "--overwrite")),
+
+    # -- pipelines bin1
+    case(BIN1, "missing", "-pts", "nope.star", DRY, says=("--particles nope.star", "does not exist")),
+    case(BIN1, "empty", DRY, setup=_empty("sta_parameters.json"),
+         says=("sta_parameters.json", "not valid JSON")),
+    case(BIN1, "garbage", "-m", "junk.mrc", DRY, setup=_garbage("junk.mrc"), says=("junk.mrc",)),
+    case(BIN1, "NaN", "-lp", "nan", DRY, says=("--low-pass", "'nan' is not a finite number")),
+    case(BIN1, "NaN", DRY, variant="in the refined particles", setup=_cell("classes.star", "particles",
+                                                                           "rlnAnglePsi", "nan"),
+         says=("classes.star", "row 1", "rlnAnglePsi", "NaN")),
+    case(BIN1, "inf", "-lp", "inf", DRY, says=("--low-pass", "'inf' is not a finite number")),
+    case(BIN1, "inf", "-m", "mask_bin1.mrc", DRY, variant="an infinite voxel in the mask",
+         setup=lambda ws: fx.bin1_mask_with_value(ws, float("inf")), says=("mask_bin1.mrc", "infinity")),
+    case(BIN1, "wrong type", "-lp", "abc", DRY, says=("--low-pass", "'abc' is not a valid float")),
+    read_only(BIN1, says=(".py2rely.lock", *EROFS[:1]), needs_relion=True),
+    full_disk(BIN1, says=(".py2rely.lock", *ENOSPC[:1]), needs_relion=True),
+
+    # -- pipelines polish
+    case(POLISH, "missing", "-m", "nope.mrc", DRY, says=("nope.mrc", "does not exist")),
+    case(POLISH, "missing", DRY, variant="a half map of the refinement",
+         setup=_remove("Refine3D/job001/run_half2_class001_unfil.mrc"),
+         says=("run_half2_class001_unfil.mrc",)),
+    case(POLISH, "empty", "-pts", "empty.star", DRY, setup=_empty("empty.star"), says=("empty.star",)),
+    case(POLISH, "garbage", "-m", "junk.mrc", DRY, setup=_garbage("junk.mrc"), says=("junk.mrc",)),
+    case(POLISH, "NaN", DRY, setup=_cell("Refine3D/job001/run_data.star", "particles", "rlnAngleRot", "nan"),
+         says=("run_data.star", "row 1", "rlnAngleRot", "NaN")),
+    case(POLISH, "NaN", DRY, variant="a NaN voxel in the mask",
+         setup=lambda ws: fx.bin1_mask_with_value(ws, float("nan")), says=("mask_bin1.mrc", "NaN")),
+    case(POLISH, "inf", DRY, setup=_json("particle", "low_pass", "Infinity"),
+         says=("particle.low_pass", "finite number")),
+    case(POLISH, "wrong type", "-niter", "abc", DRY,
+         says=("--num-iterations", "'abc' is not a valid integer")),
+    read_only(POLISH, says=(".py2rely.lock", *EROFS[:1]), needs_relion=True),
+    full_disk(POLISH, says=(".py2rely.lock", *ENOSPC[:1]), needs_relion=True),
+
+    # -- export class2star
+    case(CLASS2STAR, "missing", "-cj", "job009", says=("--class-job job009", "no such job directory")),
+    case(CLASS2STAR, "empty", setup=_empty(CLASS3D_DATA), says=("run_it025_data.star",)),
+    case(CLASS2STAR, "garbage", setup=_garbage(CLASS3D_DATA), says=("run_it025_data.star",)),
+    case(CLASS2STAR, "NaN", setup=_cell(CLASS3D_DATA, "particles", "rlnClassNumber", "nan"),
+         says=("run_it025_data.star", "row 1", "rlnClassNumber", "NaN")),
+    case(CLASS2STAR, "inf", setup=_cell(CLASS3D_DATA, "particles", "rlnAngleTilt", "-inf"),
+         says=("run_it025_data.star", "row 1", "rlnAngleTilt", "-infinity")),
+    case(CLASS2STAR, "wrong type", "--export-classes", "one", says=("--export-classes", "'one'")),
+    read_only(CLASS2STAR, says=("best.star", *EROFS[:1])),
+    full_disk(CLASS2STAR, says=("best.star", *ENOSPC[:1])),
+    case(CLASS2STAR, "existing output", setup=_existing("best.star"),
+         says=("--export-path best.star", "exists", "--overwrite")),
 ]
 
 NOT_APPLICABLE: dict[tuple[str, str], str] = {
@@ -490,6 +698,9 @@ NOT_APPLICABLE: dict[tuple[str, str], str] = {
     (PLUGINS, "wrong type"): "takes no typed option",
     (PLUGINS, "full disk"): "writes nothing (the read-only case shows it)",
     (PLUGINS, "existing output"): "writes nothing",
+    **{(routine, "existing output"): "a rerun in an existing project reuses the job by identity (same "
+                                     "options and inputs), and a changed one is a new job"
+       for routine in (EXTRACT, RECONSTRUCT, REFINE, CLASS3D, MASK, POST, BIN1, POLISH)},
 }
 # `py2rely relion install` is not in the matrix: it builds the embedded runtime with debootstrap
 # (minutes, network); its own tests cover it.
@@ -638,5 +849,67 @@ def test_matrix_size(capsys):
     with capsys.disabled():
         print(f"\nfault matrix: {len(COMMANDS)} commands × {len(FAULTS)} faults = {cells} cells; "
               f"{len({(c.command, c.fault) for c in CASES})} covered by {len(CASES)} cases, "
-              f"{len(NOT_APPLICABLE)} not applicable")
+              f"{len(NOT_APPLICABLE)} not applicable; py2rely-slurm: {len(SLURM_CASES)} cases, "
+              f"{len(SLURM_NOT_APPLICABLE)} not applicable")
 
+
+
+# ---------------------------------------------------------------------------------------------
+# py2rely-slurm (a console script of its own): it writes one sbatch script into the current
+# directory and reads no input file (the paths it is given are written into the script and read
+# by the job on the cluster).
+
+SLURM = "py2rely-slurm routines refine3d"
+SLURM_ARGV = ("routines", "refine3d", "-p", "parts.star", "-r", "ref.mrc", "-ng", "2")
+SLURM_CASES: list[Case] = [
+    case(SLURM, "garbage", "-gc", "|", says=("--gpu-constraint", "names no GPU type")),
+    case(SLURM, "NaN", "-lp", "nan", says=("--low-pass", "'nan' is not a finite number")),
+    case(SLURM, "inf", "-d", "inf", says=("--diameter", "'inf' is not a finite number")),
+    case(SLURM, "wrong type", "-ng", "abc", says=("--num-gpus", "'abc' is not a valid integer")),
+    case(SLURM, "wrong type", "-ng", "3", variant="an odd number of GPUs", says=("--num-gpus", "even")),
+    read_only(SLURM, says=("refine3d.sh", *EROFS[:1])),
+    full_disk(SLURM, says=("refine3d.sh", *ENOSPC[:1])),
+    case(SLURM, "existing output", setup=_existing("refine3d.sh"),
+         says=("script refine3d.sh", "exists", "--overwrite")),
+]
+SLURM_NOT_APPLICABLE = {
+    "missing": "reads no input file: the paths are written into the script for the job to read",
+    "empty": "reads no input file: the paths are written into the script for the job to read",
+}
+
+
+@pytest.mark.parametrize("fault_case", SLURM_CASES, ids=lambda c: c.id)
+def test_slurm_script_fault(fault_case: Case, tmp_path, capsys, monkeypatch):
+    from py2rely_plugins.relion5.routines import slurm_scripts
+
+    if fault_case.place != "disk" and not fx.is_root():
+        pytest.skip("mounting a read-only or full tmpfs needs root")
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    with fx.tmpfs(ws) if fault_case.place != "disk" else _nothing():
+        if fault_case.setup is not None:
+            fault_case.setup(ws)
+        if fault_case.place == "read-only":
+            fx.make_read_only(ws)
+        elif fault_case.place == "full":
+            fx.fill(ws)
+        before = fx.tree(ws)
+        monkeypatch.chdir(ws)
+        try:
+            slurm_scripts.main([*SLURM_ARGV, *fault_case.options])
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        out, err = capsys.readouterr()
+        assert "Traceback" not in out + err, err
+        assert code == fault_case.exit_code, f"exit {code}; stderr:\n{err}"
+        lines = [line for line in err.splitlines() if line.strip()]
+        assert len(lines) == 1 and lines[0].startswith("error:"), err
+        for word in fault_case.says:
+            assert word in lines[0], f"{word!r} not in: {lines[0]}"
+        assert fx.tree(ws) == before, f"files created or changed: {_difference(before, fx.tree(ws))}"
+
+
+def test_every_slurm_fault_is_a_case_or_says_why_not():
+    covered = {c.fault for c in SLURM_CASES}
+    assert all((fault in covered) != (fault in SLURM_NOT_APPLICABLE) for fault in FAULTS)

@@ -219,7 +219,7 @@ def test_py2rely_slurm_scripts_ask_for_what_the_job_uses(tmp_path):
     script = (tmp_path / "refine3d.sh").read_text()
     assert "#SBATCH --gpus=2\n#SBATCH --constraint=a100|h100\n#SBATCH --ntasks=3\n" in script
     assert "--ref-correct-greyscale False" in script and "--nprocesses 3" in script and "--gpu" in script
-    cpu = py2rely_slurm("routines", "refine3d", "-p", "a.star", "-g", "False", cwd=tmp_path)
+    cpu = py2rely_slurm("routines", "refine3d", "-p", "a.star", "-g", "False", "--overwrite", cwd=tmp_path)
     assert cpu.returncode == 0 and "#SBATCH --partition=cpu" in (tmp_path / "refine3d.sh").read_text()
     bad = py2rely_slurm("routines", "class3d", "--particles", "p", "-r", "r", "--nr-classes", "1,2",
                         cwd=tmp_path)

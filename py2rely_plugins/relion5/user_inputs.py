@@ -62,6 +62,24 @@ def check_map(path: Path, box: int | None, pixel_size: float | None, option: str
         raise InputError(where, f"is {size} voxels wide", f"{box}")
     if pixel_size is not None and voxel > 0 and not math.isclose(voxel, pixel_size, rel_tol=PIXEL_TOLERANCE):
         raise InputError(where, f"has a voxel size of {voxel:g} Å", f"{pixel_size:g} Å")
+    check_finite_voxels(path, where)
+
+
+def check_finite_voxels(path: Path, where: str) -> None:
+    """InputError unless every voxel is a finite number: RELION would carry a NaN or infinity
+    through a whole refinement (or a mask) without saying so."""
+    import mrcfile
+    import numpy as np
+
+    with mrcfile.mmap(path, permissive=True, mode="r") as mrc:
+        data = mrc.data
+        finite = np.isfinite(data)
+        if finite.all():
+            return
+        z, y, x = np.argwhere(~finite)[0]
+        value = float(data[z, y, x])
+    what = "NaN" if math.isnan(value) else ("infinity" if value > 0 else "-infinity")
+    raise InputError(where, f"voxel (x {x}, y {y}, z {z}) is {what}", "a map of finite numbers")
 
 
 def check_mask(path: Path, box: int | None, pixel_size: float | None, option: str = "--mask",
@@ -114,6 +132,9 @@ def particle_facts(path: Path, shown: str, option: str = "--particles") -> Parti
     particles = blocks.get("particles")
     if particles is None or particles.empty:
         raise InputError(where, "has no particles (table data_particles)", "a RELION 5 particles STAR")
+    for name in ("optics", "particles"):
+        if name in blocks:
+            _require_finite_numbers(blocks[name], where, name)
     optics = blocks.get("optics")
 
     def first(label: str) -> float | None:
@@ -137,6 +158,19 @@ def particle_facts(path: Path, shown: str, option: str = "--particles") -> Parti
         dimensionality=round(dims) if dims else None,
         premultiplied=None if premultiplied is None else bool(premultiplied), classes=classes,
         half_sets="rlnRandomSubset" in particles.columns)
+
+
+def _require_finite_numbers(table, where: str, block: str) -> None:
+    """Every number column of the table holds finite numbers only (names and file columns are
+    text): a NaN, an infinity or a word among numbers is refused, not passed on to RELION."""
+    import pandas as pd
+
+    from py2rely_core.star import require_finite
+
+    numeric = [column for column in table.columns
+               if not column.endswith(("Name", "File", "FileName", "StarFile"))
+               and pd.to_numeric(table[column], errors="coerce").notna().any()]
+    require_finite(table, where, block, numeric)
 
 
 def tomograms_beside(particles: str, project_root: Path) -> str | None:

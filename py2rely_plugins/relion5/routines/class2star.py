@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from py2rely_core.atomic import refuse_existing
 from py2rely_core.cli import CONTEXT_SETTINGS
 from py2rely_core.errors import InputError
 from py2rely_plugins.relion5.routines.selection import check_classes, parse_classes, write_selected
@@ -42,9 +43,10 @@ def final_iteration(job_dir: Path, shown: str) -> Path:
 @click.option("--export-classes", default="1,2", show_default=True, help="Classes to export, e.g. 1,2.")
 @click.option("--export-path", "--output", "export_path", required=True,
               help="STAR file to write (the job's last iteration, these classes only).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --export-path file.")
 @click.option("--project-dir", default=".", show_default=True, type=click.Path(file_okay=False),
               help="RELION project directory.")
-def class2star(parameter: str, class_job: str, export_classes: str, export_path: str,
+def class2star(parameter: str, class_job: str, export_classes: str, export_path: str, overwrite: bool,
                project_dir: str) -> None:
     """Export the particles of chosen classes of a Class3D job to a new STAR file."""
     root = Path(project_dir).resolve()
@@ -54,6 +56,7 @@ def class2star(parameter: str, class_job: str, export_classes: str, export_path:
     facts = particle_facts(data, str(data), "--class-job")
     check_classes(classes, facts, "--export-classes")
     target = Path(export_path)
+    refuse_existing(target, "--export-path", overwrite)
     kept = write_selected(data, classes, target)
     click.echo(f"kept {kept} of {facts.count} particles of {data.name} (classes "
                f"{','.join(map(str, classes))}) -> {target}")

@@ -4,11 +4,13 @@ the same command runs again, and a failure stops with exit code 5 and RELION's e
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import click
 
 from py2rely_core import log
+from py2rely_core.atomic import refuse_existing
 from py2rely_core.cli import CONTEXT_SETTINGS, Py2relyGroup, optional_bool
 from py2rely_core.errors import InputError
 from py2rely_core.star import check_particles_match_tomograms, read_particles, read_tomograms
@@ -252,6 +254,9 @@ def refine3d(ctx: click.Context, parameter: str | None, particles: str, tomogram
     params = optional_parameters(parameter, root)
     particles = project_path(particles, root, "--particles")
     facts = particle_facts(root / particles, particles)
+    if facts.box is None:
+        raise InputError(f"--particles {particles}", "has no rlnImageSize in data_optics (not extracted)",
+                         "extracted particles, e.g. Extract/job001/particles.star")
     tomograms = tomograms_for(tomogram, not typed(ctx, "tomogram"), params, particles, root, "--tomogram")
     trajectories = file_in_project(motion, root, "--motion")
     reference = project_path(reference, root, "--reference")
@@ -396,11 +401,13 @@ def mask_create(ctx: click.Context, density_map: str, threshold: str, extend: in
                 low_pass: float, nthreads: int, **_: object) -> None:
     root = project_root(ctx)
     density_map = project_path(density_map, root, "--map")
-    map_header(root / density_map, "--map", root=root)
+    check_map(root / density_map, None, None, "--map", root=root)
     try:
-        float(threshold)
+        finite = math.isfinite(float(threshold))
     except ValueError:
-        raise InputError("--threshold", f"{threshold!r}", "a number (the map's density units)") from None
+        finite = False
+    if not finite:
+        raise InputError("--threshold", f"{threshold!r}", "a finite number (the map's density units)")
     if extend < 0 or width < 0 or low_pass < 0:
         raise InputError("--extend/--width/--low-pass", f"{extend}/{width}/{low_pass:g}", "numbers ≥ 0")
     compute = compute_for(None, nthreads, 1, ctx)
@@ -425,8 +432,10 @@ def post_process(ctx: click.Context, half_map: str, mask: str, low_pass: float |
     if "half1" not in half1:
         raise InputError(f"--half-map {half_map}", "has no 'half1' in its name",
                          "the first half map; RELION finds the second by replacing half1 with half2")
-    project_path(half1.replace("half1", "half2"), root, "--half-map (its half2)")
+    half2 = project_path(half1.replace("half1", "half2"), root, "--half-map (its half2)")
     box, voxel = map_header(root / half1, "--half-map", root=root)
+    check_map(root / half1, box, voxel, "--half-map", root=root)
+    check_map(root / half2, box, voxel, "--half-map (its half2)", root=root)
     mask = project_path(mask, root, "--mask")
     check_mask(root / mask, box, voxel, "--mask", root=root)
     if low_pass is not None and low_pass <= 0:
@@ -453,9 +462,11 @@ def post_process(ctx: click.Context, half_map: str, mask: str, low_pass: float |
 @click.option("-o", "--output", default=None,
               help="Write the kept particles to this STAR file (no RELION job); without it, tracked "
                    "Select jobs in the project.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --output file.")
 @run_options
 @click.pass_context
-def select(ctx: click.Context, particles: str, classes: str, output: str | None, **_: object) -> None:
+def select(ctx: click.Context, particles: str, classes: str, output: str | None, overwrite: bool,
+           **_: object) -> None:
     from pathlib import Path
 
     root = project_root(ctx)
@@ -467,6 +478,7 @@ def select(ctx: click.Context, particles: str, classes: str, output: str | None,
         if Path(output).resolve() == source.resolve():
             raise InputError(f"--output {output}", "is the input file",
                              "a new file (inputs are never changed)")
+        refuse_existing(output, "--output", overwrite)
         kept = write_selected(source, chosen, Path(output))
         shown = ",".join(map(str, chosen))
         click.echo(f"kept {kept} of {facts.count} particles (classes {shown}) -> {output}")

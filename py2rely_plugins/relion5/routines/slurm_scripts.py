@@ -24,6 +24,7 @@ from click.core import ParameterSource
 
 from py2rely_core import atomic
 from py2rely_core.cli import CONTEXT_SETTINGS, Py2relyGroup
+from py2rely_core.cli_types import finite_floats
 from py2rely_core.errors import InputError
 from py2rely_plugins.relion5 import runtime as rt
 from py2rely_plugins.relion5.gpu import even_gpu_count
@@ -35,7 +36,7 @@ MEM_PER_CPU = "8G"
 CPU_PARTITION, GPU_PARTITION = "cpu", "gpu"
 CLASS3D_ALIGN_GPUS = 2  # 0.7.1 asked for 2 GPUs (3 tasks) for an aligning Class3D
 # Options of `py2rely routines` that make no sense inside a script already running on SLURM.
-NOT_FORWARDED = {"executor", "executor_settings_", "dry_run", "project_dir", "help"}
+NOT_FORWARDED = {"executor", "executor_settings_", "dry_run", "project_dir", "help", "overwrite"}
 
 
 @dataclass(frozen=True)
@@ -109,8 +110,11 @@ def render(name: str, allocation: Allocation, routine: str, options: Sequence[tu
 
 def write_script(name: str, text: str) -> None:
     path = Path(f"{name}.sh")
-    atomic.write_text(path, text)
-    path.chmod(0o755)
+    overwrite = bool(click.get_current_context().params.get("overwrite"))
+    atomic.refuse_existing(path, "script", overwrite)
+    with atomic.atomic_path(path) as tmp:
+        tmp.write_text(text)
+        tmp.chmod(0o755)  # executable from the start: the rename puts it in place whole
     click.echo(f"Shell script {path} created successfully (submit it with: sbatch {path}).")
 
 
@@ -119,11 +123,17 @@ def _routine_params(name: str, drop: Iterable[str] = ()) -> list[click.Parameter
     return [p for p in commands.routines.commands[name].params if p.name not in excluded]
 
 
+OVERWRITE = click.Option(["--overwrite"], is_flag=True, help="Replace an existing script of this name.")
+
+
 def _command(name: str, routine: str, callback: Any, extra: Sequence[click.Parameter] = (),
              drop: Iterable[str] = (), help_text: str = "") -> click.Command:
-    return click.Command(name, params=[*_routine_params(routine, drop), *extra],
-                         callback=click.pass_context(callback), context_settings=CONTEXT_SETTINGS,
-                         help=help_text or f"Write {name}.sh: `py2rely routines {routine}` as a SLURM job.")
+    # finite_floats: `py2rely` gives its commands finite float types when it builds its CLI; this
+    # console script builds its own, so a NaN or infinity would otherwise reach the script.
+    return finite_floats(click.Command(
+        name, params=[*_routine_params(routine, drop), *extra, OVERWRITE],
+        callback=click.pass_context(callback), context_settings=CONTEXT_SETTINGS,
+        help=help_text or f"Write {name}.sh: `py2rely routines {routine}` as a SLURM job."))
 
 
 def _cpu_job(ctx: click.Context, **values: Any) -> Allocation:
@@ -235,3 +245,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("error: interrupted", err=True)
         sys.exit(130)
+    except OSError as exc:  # read-only directory, full disk: one line and exit code 7, as `py2rely`
+        from py2rely_core.errors import FileSystemError
+
+        error = FileSystemError.from_os_error(exc)
+        click.echo(f"error: {error}", err=True)
+        sys.exit(error.exit_code)
