@@ -99,8 +99,9 @@ def test_each_routine_is_a_tracked_relion_job_with_its_outputs(small_project):
     for job in job_dirs(project):
         assert (project / job / "job.star").is_file() and (project / job / "note.txt").is_file(), job
     extract = read_job_star(project / "Extract/job001/job.star").options
-    assert (extract["binning"], extract["box_size"], extract["crop_size"], extract["do_stack2d"]) == \
-        ("1", "36", "24", "Yes")
+    # RELION 5.1's names: boxes in Å (10 Å pixels, bin 1: box 36 cropped to 24), 2D stacks.
+    assert (extract["box_size_angst"], extract["precrop_size_angst"], extract["binned_size_pix"],
+            extract["subtomo_format"]) == ("240", "360", "24", "2D stacks")
     assert results.particle_count(project / "Extract/job001/particles.star") == 25
     with mrcfile.open(project / "Reconstruct/job002/merged.mrc") as mrc:
         assert mrc.data.shape == (24, 24, 24) and np.isclose(mrc.voxel_size.x, 10.0)
@@ -209,7 +210,7 @@ def test_extract3d_and_manual_masking_run_the_bin4_pipeline_on_3d_subtomograms(s
     assert "manual masking: make a mask for Refine3D/job003/run_class001.mrc" in stop.stderr
     assert "--mask FILE" in stop.stderr
     extract = read_job_star(project / "Extract/job001/job.star").options
-    assert extract["do_stack2d"] == "No"
+    assert extract["subtomo_format"] == "3D pseudo-subtomos"
     optics = starfile.read(project / "Extract/job001/particles.star", always_dict=True)["optics"]
     assert int(optics["rlnImageDimensionality"].iloc[0]) == 3
     assert (project / "Extract/job001/Subtomograms").is_dir()

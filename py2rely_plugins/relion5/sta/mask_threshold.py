@@ -41,7 +41,7 @@ def relion_lowpass(volume: np.ndarray, lowpass: float, pixel_size: float, edge_w
     ramp = (radius >= edge_low) & (radius <= edge_high)
     if edge_high > edge_low:
         weight[ramp] = 0.5 + 0.5 * np.cos(np.pi * (radius[ramp] - edge_low) / (edge_high - edge_low))
-    return np.fft.irfftn(spectrum * weight, s=volume.shape).astype(np.float32)
+    return np.fft.irfftn(spectrum * weight, s=volume.shape, axes=tuple(range(volume.ndim))).astype(np.float32)
 
 
 def choose_threshold(volume: np.ndarray, pixel_size: float, lowpass: float, diameter: float) -> float:
