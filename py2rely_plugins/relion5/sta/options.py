@@ -61,6 +61,12 @@ def with_angle_prior(other_args: str, sigma: float | None) -> str:
     return f"{other_args} --sigma_ang {num(sigma)}".strip()
 
 
+def with_iteration_cap(other_args: str, cap: int) -> str:
+    if "--auto_iter_max" in other_args:
+        return other_args
+    return f"{other_args} --auto_iter_max {cap}".strip()
+
+
 def with_angular_cap(other_args: str, stage: BinningStage) -> str:
     cap = stage.refine3d.max_angular_step
     if cap is None or "--maximum_angular_sampling" in other_args:
@@ -147,9 +153,9 @@ class JobOptions:
             "relax_sym": refine.relax_sym, "auto_faster": yes_no(settings.auto_faster),
             "sigma_tilt": num(refine.sigma_tilt), "nr_pool": str(refine.nr_pool),
             "do_pad1": yes_no(refine.do_pad1),
-            "other_args": with_angle_prior(
+            "other_args": with_iteration_cap(with_angle_prior(
                 with_angular_cap(with_offset_floor(refine.other_args, offset_range, stage), stage),
-                refine.local_angle_sigma if local_from_start else None),
+                refine.local_angle_sigma if local_from_start else None), refine.max_iterations),
             **self._refine_compute(),
         }
         return PlannedJob(labels.REFINE3D, options, stage="refine3d", binning=stage.binning)

@@ -158,6 +158,11 @@ class Refine3D(Section):
         5.0, gt=0, description="degrees; width of the angular prior (RELION --sigma_ang) when a "
         "refinement starts with local searches from known angles (searches reach 3 × this)",
     )
+    max_iterations: int = Field(
+        25, ge=2, description="cap on the iterations of a Refine3D (RELION --auto_iter_max); "
+        "RELION's convergence rule (orientations, offsets and resolution stop improving) ends it "
+        "earlier, and a refinement that reaches the cap fails loudly",
+    )
     other_args: str = ""
 
 
@@ -359,6 +364,7 @@ def build_parameters(
     binnings = []
     for index, binning in enumerate(binning_list):
         box = box_for_binning(diameter, box_scaling, tilt_series_pixel_size, binning)
+        previous_pixel = tilt_series_pixel_size * binning_list[index - 1] if index else box.pixel_size
         local = min(sampling_for_pixel(box.pixel_size, diameter), COARSEST_LOCAL_SAMPLING)
         first = index == 0
         refine = Refine3DAtBinning(
@@ -373,9 +379,11 @@ def build_parameters(
             auto_local_sampling=sampling_label(local),
             max_angular_step=round(2.2 * local, 3),
             # Picks are within about a tenth of the particle of its centre; later binnings only
-            # correct sub-pixel errors of the previous one. At least 2 px either way.
+            # correct sub-pixel errors of the previous one, so one pixel of that binning is
+            # enough (a 3D search of 2 px holds 33 translations, of 3 px 123: the range sets the
+            # cost of every bin-1 iteration). At least 2 px either way.
             offset_range=round(max(2 * box.pixel_size,
-                                   0.1 * diameter if first else 3 * box.pixel_size), 3),
+                                   0.1 * diameter if first else previous_pixel), 3),
             # Half a pixel after oversampling: a one-pixel coarse grid (RELION doubles the job
             # option for its first pass), which keeps the 3D translation search small.
             offset_step=round(0.5 * box.pixel_size, 3),
