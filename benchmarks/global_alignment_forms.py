@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.truth_runs import (
     DEMO_SIMULATION,
+    children_cpu,
     iteration_table,
     load,
     make_project_runner,
@@ -55,7 +56,7 @@ def run_form(form: str, data: Path, workdir: Path, class3d_iterations: int) -> N
     extract = context.run(context.jobs.extract(params.inputs.particles, stage))
     particles = extract.path("particles.star")
     template = make_template(project, data, params)
-    started = time.monotonic()
+    started, cpu = time.monotonic(), children_cpu()
     if form.startswith("refine"):
         planned = context.jobs.refine3d(particles, template, stage, params.particle.low_pass,
                                         local_from_start=False)
@@ -68,11 +69,11 @@ def run_form(form: str, data: Path, workdir: Path, class3d_iterations: int) -> N
         planned = context.jobs.class3d_alignment(particles, template, stage).with_options(
             nr_iter=str(class3d_iterations), sampling=stage.refine3d.sampling)
     job = context.run(planned)
-    wall = time.monotonic() - started
+    wall, cpu = time.monotonic() - started, children_cpu() - cpu
     truth = GroundTruth.beside(params.inputs.particles)
     assert truth is not None
-    print(f"\n== {form} on {data.name}: {job.job_dir} ({wall / 60:.1f} min wall, load "
-          f"{os.getloadavg()[0]:.1f})")
+    print(f"\n== {form} on {data.name}: {job.job_dir} ({wall / 60:.1f} min wall, {cpu / 60:.1f} min "
+          f"CPU, load {os.getloadavg()[0]:.1f})")
     print(iteration_table(project / job.job_dir, truth))
 
 

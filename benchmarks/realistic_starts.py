@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -32,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.truth_runs import PY2RELY, iteration_table
+from benchmarks.truth_runs import PY2RELY, children_cpu, iteration_table
 
 REFERENCE_TOOL = Path("/work/main/benchmarks/.venv-ref/bin/py2rely")
 REFERENCE_TIMEOUT = 3600.0
@@ -88,11 +87,6 @@ class Measured:
         ]
         failed = [name for name, ok in checks if not ok]
         return "meets all" if not failed else "misses " + ", ".join(failed)
-
-
-def children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def timed(command: list[str], cwd: Path, timeout: float, env: dict[str, str] | None = None

@@ -17,6 +17,14 @@ DEMO_SIMULATION = {
 }
 
 
+def children_cpu() -> float:
+    """User + sys seconds of every finished process this one started (and their children)."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def load() -> str:
     return f"load {os.getloadavg()[0]:.1f}"
 

@@ -34,6 +34,9 @@ DEMO_DATASET = {
 DEMO_DIAMETER = 160.0
 DEMO_PIXEL = 2.5
 DEMO_POLISHING_ROUNDS = 1
+DEMO_DENOVO_ITERATIONS = 25
+DEMO_DENOVO_ARGS = ("--healpix_order 0 --auto_local_healpix_order 1 --maxsig 10 "
+                    "--grad_ini_resol 40 --grad_fin_resol 40")
 DEMO_LOW_PASS = 40.0  # Å: the first reference, and the template's low-pass
 # The strategy that fits each picks model: picks with angles are reconstructed from them; picks
 # with positions only are aligned to a template (a user has one from EMDB or PDB).
@@ -83,6 +86,11 @@ def write_parameters(project: Path, data_dir: Path, binning_list: list[int], pro
     )
     if decoy_classes:
         params.class3d.nr_classes = 2
+    # De novo on a few dozen particles: RELION's 200 gradient iterations at 15° are made for
+    # thousands; 25 at 30° (HEALPix order 0, enough below 40 Å for a 160 Å particle), the 10 best
+    # poses of each particle and data to 40 Å give the shape in minutes (docs/demo.md).
+    params.initial_model.denovo.nr_iter = DEMO_DENOVO_ITERATIONS
+    params.initial_model.denovo.other_args = DEMO_DENOVO_ARGS
     if 1 in binning_list:
         # One round of CTF refinement and polishing shows both; each round costs a bin-1
         # refinement, the dearest job of the demo (docs/demo.md).

@@ -230,10 +230,14 @@ class InitialModelTomo(RefineJob):
             args.append("--flatten_solvent")
         args.append("--zero_mask")
         args += [*self.compute_args(options, pad="1"), "--particle_diameter",
-                 options["particle_diameter"], "--oversampling", "1", "--healpix_order", "1"]
-        # RELION's GUI writes this search (pixels) for every initial model; a search given in
-        # other_args replaces it instead of repeating the flags (RELION warns on repeats).
-        if "--offset_range" not in split_args(options.get("other_args", "")):
+                 options["particle_diameter"], "--oversampling", "1"]
+        # RELION's GUI writes this sampling and search (pixels) for every initial model; one
+        # given in other_args replaces it instead of repeating the flags (RELION warns on
+        # repeats and uses the last).
+        extra = split_args(options.get("other_args", ""))
+        if "--healpix_order" not in extra:
+            args += ["--healpix_order", "1"]
+        if "--offset_range" not in extra:
             args += ["--offset_range", "6", "--offset_step", "2"]
         args += ["--auto_sampling", "--tau2_fudge", options["tau_fudge"], *self.tail_args(options)]
         refine = self.command("relion_refine", args, options, job_dir)

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from py2rely_core import log
 from py2rely_core.errors import JobFailed
 from py2rely_core.interfaces import JobResult, PlannedJob
 from py2rely_core.runner import JobRunner
@@ -23,7 +24,7 @@ from py2rely_plugins.relion5.sta import results
 from py2rely_plugins.relion5.sta.mask_threshold import threshold_for_map
 from py2rely_plugins.relion5.sta.options import JobOptions
 from py2rely_plugins.relion5.sta.params import BinningStage, Parameters
-from py2rely_plugins.relion5.sta.truth import GroundTruth, TruthRow, measure_stage
+from py2rely_plugins.relion5.sta.truth import GroundTruth, MapStats, TruthRow, measure_stage
 
 
 @dataclass
@@ -74,6 +75,7 @@ class StaContext:
         self.outcome = outcome or StaOutcome()
         self._runner = runner
         self._truth: GroundTruth | bool | None = False  # False: not looked for yet
+        self._last_fit: MapStats | None = None  # the latest map's fit to the truth
 
     # -- adding jobs -----------------------------------------------------------------------
 
@@ -123,14 +125,29 @@ class StaContext:
         truth = None
         if self.ground_truth is not None and job.status != "Planned" and (density_map or particles):
             truth = measure_stage(
-                self.ground_truth, self.project_root / job.job_dir,
+                self.ground_truth,
+                self.project_root / job.job_dir if job.job_dir.endswith("/") else None,
                 self.project_root / density_map if density_map else None,
-                self.project_root / particles if particles else None)
+                self.project_root / particles if particles else None, hint=self._last_fit)
+            if truth.map is not None:
+                self._last_fit = truth.map
+            self._log_truth(stage, binning_stage, truth)
         self.outcome.rows.append(StageRow(
             stage=stage, binning=binning_stage.binning, box=binning_stage.box,
             particles=self.count(particles) if particles else None, resolution=resolution,
             job_dir=job.job_dir, note=note, truth=truth,
         ))
+
+    def _log_truth(self, stage: str, binning_stage: BinningStage, truth: TruthRow) -> None:
+        fields: dict[str, str] = {}
+        if truth.map is not None:
+            fields["fsc05"] = f"{truth.map.fsc05:.1f} Å"
+            fields["hand"] = "right" if truth.map.right_hand else "mirrored"
+        if truth.poses is not None:
+            fields["pose_error_median"] = f"{truth.poses.median_angle:.1f}°"
+        if fields:
+            log.get_logger("py2rely.truth").info("against the simulated truth", stage=stage,
+                                                 binning=binning_stage.binning, **fields)
 
     @property
     def ground_truth(self) -> GroundTruth | None:

@@ -221,8 +221,9 @@ class JobOptions:
             "sigma_tilt": num(settings.sigma_tilt), "nr_pool": str(settings.nr_pool),
             "other_args": with_offset_floor(f"{settings.other_args} {search}".strip(), offset_range,
                                             stage),
-            # Gradient-driven refinement does not run with MPI.
-            "nr_mpi": "1", "nr_threads": str(compute.threads),
+            # Gradient-driven refinement does not run with MPI: one process with the threads of
+            # the refinement's followers, so it uses the CPUs a Refine3D would.
+            "nr_mpi": "1", "nr_threads": str((compute.refine_mpi_ranks - 1) * compute.threads),
             "use_gpu": yes_no(compute.use_gpu), "gpu_ids": compute.gpu_ids,
         }
         return PlannedJob(labels.INITIAL_MODEL, options, stage="initial model (de novo)",

@@ -238,6 +238,9 @@ class MapStats:
     correlation: float  # real-space, masked, truth
     mirror_correlation: float
     alignment_angle: float  # degrees the truth had to turn to fit the map
+    # The fits themselves, rotation vector (radians) and shift (Å) of the truth and of its mirror
+    # image: the start of the next map's fit.
+    fits: dict[str, list[float]] = dataclasses.field(default_factory=dict)
 
     @property
     def right_hand(self) -> bool:
@@ -310,11 +313,14 @@ def _binned(volume: np.ndarray, box: int) -> np.ndarray:
     return fourier_crop(volume, box) if box < volume.shape[0] else volume
 
 
-def align(target: np.ndarray, moving: np.ndarray, radius: float) -> tuple[Rotation, np.ndarray, float]:
+def align(target: np.ndarray, moving: np.ndarray, radius: float,
+          start: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[Rotation, np.ndarray, float]:
     """Rotation and shift (voxels) that best fit ``moving`` onto ``target`` within a sphere of
     ``radius`` voxels: a search over random rotations with FFT translations on a grid where the
     particle is 8 voxels across, then a local optimisation of the best candidates where it is 16
-    (20 and 10 Å per voxel for a 160 Å particle)."""
+    (20 and 10 Å per voxel for a 160 Å particle). ``start`` (rotation vector, shift in voxels)
+    replaces the search by a local optimisation from there: the fit of an earlier map of the
+    same refinement, whose frame later maps keep."""
     box = target.shape[0]
 
     def grid(across: float) -> int:
@@ -322,6 +328,21 @@ def align(target: np.ndarray, moving: np.ndarray, radius: float) -> tuple[Rotati
         return size - size % 2
 
     coarse, fine = grid(8.0), grid(16.0)
+    fine_target, fine_moving = _binned(target, fine), _binned(moving, fine)
+    fine_mask = soft_sphere_mask(fine, radius * fine / box, edge=2.0)
+
+    def cost(x: np.ndarray) -> float:
+        turned = transformed(fine_moving, Rotation.from_rotvec(x[:3]), x[3:])
+        return -_masked_correlation(fine_target, turned, fine_mask)
+
+    def refined(rotvec: np.ndarray, shift_fine: np.ndarray) -> tuple[float, Rotation, np.ndarray]:
+        result = optimize.minimize(cost, np.concatenate([rotvec, shift_fine]), method="Powell",
+                                   options={"xtol": 1e-3, "ftol": 1e-6, "maxfev": 400})
+        return -float(result.fun), Rotation.from_rotvec(result.x[:3]), result.x[3:] * box / fine
+
+    if start is not None:
+        correlation, rotation, shift = refined(start[0], np.asarray(start[1]) * fine / box)
+        return rotation, shift, correlation
     coarse_target, coarse_moving = _binned(target, coarse), _binned(moving, coarse)
     coarse_mask = soft_sphere_mask(coarse, radius * coarse / box, edge=1.0)
     rotations = Rotation.concatenate([Rotation.identity(),
@@ -339,44 +360,40 @@ def align(target: np.ndarray, moving: np.ndarray, radius: float) -> tuple[Rotati
     scores = flat[np.arange(len(rotations)), peaks]
     shifts = np.column_stack(np.unravel_index(peaks, (coarse,) * 3)).astype(float)
     shifts = np.where(shifts > coarse / 2, shifts - coarse, shifts)
-    fine_target, fine_moving = _binned(target, fine), _binned(moving, fine)
-    fine_mask = soft_sphere_mask(fine, radius * fine / box, edge=2.0)
-
-    def cost(x: np.ndarray) -> float:
-        turned = transformed(fine_moving, Rotation.from_rotvec(x[:3]), x[3:])
-        return -_masked_correlation(fine_target, turned, fine_mask)
-
     best: tuple[float, Rotation, np.ndarray] = (-2.0, Rotation.identity(), np.zeros(3))
     for index in np.argsort(scores)[::-1][:COARSE_CANDIDATES]:
-        start = np.concatenate([rotations[index].as_rotvec(), shifts[index] * fine / coarse])
-        result = optimize.minimize(cost, start, method="Powell",
-                                   options={"xtol": 1e-3, "ftol": 1e-6, "maxfev": 400})
-        if -result.fun > best[0]:
-            best = (-float(result.fun), Rotation.from_rotvec(result.x[:3]), result.x[3:] * box / fine)
+        candidate = refined(rotations[index].as_rotvec(), shifts[index] * fine / coarse)
+        if candidate[0] > best[0]:
+            best = candidate
     return best[1], best[2], best[0]
 
 
-def map_stats(map_path: str | Path, truth: GroundTruth) -> MapStats:
-    """FSC of a map against the truth and its mirror image, each after its best alignment."""
+def map_stats(map_path: str | Path, truth: GroundTruth, hint: MapStats | None = None) -> MapStats:
+    """FSC of a map against the truth and its mirror image, each after its best alignment
+    (searched, or refined from ``hint``: the stats of an earlier map in the same frame)."""
     volume, pixel = _read_map(Path(map_path))
     phantom, phantom_pixel = _read_map(truth.phantom)
     box = volume.shape[0]
     reference = truth_on_grid(phantom, phantom_pixel, pixel, box)
     radius = truth.diameter / 2.0 / pixel
     mask = soft_sphere_mask(box, radius, edge=3.0)
-    results = {}
+    results, fits = {}, {}
     for hand, candidate in (("truth", reference), ("mirror", mirrored(reference))):
-        rotation, shift, correlation = align(volume, candidate, radius)
+        start = None
+        if hint is not None and hand in hint.fits:
+            start = (np.asarray(hint.fits[hand][:3]), np.asarray(hint.fits[hand][3:]) / pixel)
+        rotation, shift, correlation = align(volume, candidate, radius, start)
         fitted = transformed(candidate, rotation, shift, order=3)
         curve = fsc(volume, fitted, pixel, mask=mask)
         results[hand] = (curve, correlation, rotation)
+        fits[hand] = [*map(float, rotation.as_rotvec()), *map(float, np.asarray(shift) * pixel)]
     truth_curve, truth_cc, truth_rotation = results["truth"]
     mirror_curve, mirror_cc, _ = results["mirror"]
     return MapStats(
         pixel_size=pixel, nyquist=2 * pixel, fsc05=resolution_at(truth_curve, 0.5),
         fsc0143=resolution_at(truth_curve, 0.143), mirror_fsc05=resolution_at(mirror_curve, 0.5),
         correlation=truth_cc, mirror_correlation=mirror_cc,
-        alignment_angle=float(np.degrees(truth_rotation.magnitude())),
+        alignment_angle=float(np.degrees(truth_rotation.magnitude())), fits=fits,
     )
 
 
@@ -403,13 +420,14 @@ class TruthRow:
 CACHE = "py2rely_truth.json"
 
 
-def measure_stage(truth: GroundTruth, job_dir: Path, density_map: Path | None,
-                  particles: Path | None) -> TruthRow:
-    """Truth metrics of a stage, kept in the job directory (``py2rely_truth.json``) and reused
-    while the map and particles files are unchanged."""
+def measure_stage(truth: GroundTruth, job_dir: Path | None, density_map: Path | None,
+                  particles: Path | None, hint: MapStats | None = None) -> TruthRow:
+    """Truth metrics of a stage, kept in its job directory (``py2rely_truth.json``; no job
+    directory, no record) and reused while the map and particles files are unchanged.
+    ``hint``: an earlier map of the same pipeline, whose fit to the truth starts this one's."""
     key = {"map": _stamp(density_map), "particles": _stamp(particles)}
-    cache = job_dir / CACHE
-    if cache.is_file():
+    cache = job_dir / CACHE if job_dir is not None else None
+    if cache is not None and cache.is_file():
         try:
             stored = json.loads(cache.read_text())
             if stored.get("key") == key:
@@ -417,12 +435,14 @@ def measure_stage(truth: GroundTruth, job_dir: Path, density_map: Path | None,
         except (ValueError, KeyError, TypeError):
             pass
     row = TruthRow(
-        map=map_stats(density_map, truth) if density_map is not None and density_map.is_file() else None,
+        map=map_stats(density_map, truth, hint) if density_map is not None and density_map.is_file()
+        else None,
         poses=pose_stats_of_star(particles, truth) if particles is not None and particles.is_file()
         else None)
     from py2rely_core import atomic
 
-    atomic.write_text(cache, json.dumps({"key": key, "row": row.to_json()}, indent=2) + "\n")
+    if cache is not None:
+        atomic.write_text(cache, json.dumps({"key": key, "row": row.to_json()}, indent=2) + "\n")
     return row
 
 

@@ -58,9 +58,10 @@ class StaPipeline:
 
         reference = self.first_reference(particles)
         particles = reference.particles_path
+        made_by_a_job = bool(reference.job_dir)
         report(f"initial model ({self.strategy.name})", first, particles, None,
-               JobResult(job_dir=reference.job_dir or reference.map_path, status="Succeeded"),
-               reference.note)
+               JobResult(job_dir=reference.job_dir or reference.map_path, status=extract.status),
+               reference.note, density_map=reference.map_path if made_by_a_job else None)
 
         ini_high = first.refine3d.ini_high or params.particle.low_pass
         density_map = reference.map_path
