@@ -18,6 +18,9 @@ Forms (the RELION option changes from the pipeline's first Refine3D):
                    stalls, whatever the orientations do
   class3d-k1       one-class Class3D without gold standard, the binning's sampling, a fixed
                    --iter (py2rely before issue 14 and py2rely 0.7.1)
+  cc-then-local    one global pass of maximum cross-correlation (Class3D K=1, --iter 1,
+                   --firstiter_cc) at the binning's sampling, then the pipeline's gold-standard
+                   Refine3D with local searches from those poses (the pipeline's choice)
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from benchmarks.truth_runs import (
     simulate_once,
 )
 
-FORMS = ("refine-global", "refine-coarse", "refine-fast", "class3d-k1")
+FORMS = ("refine-global", "refine-coarse", "refine-fast", "class3d-k1", "cc-then-local")
 
 
 def run_form(form: str, data: Path, workdir: Path, class3d_iterations: int) -> None:
@@ -65,9 +68,19 @@ def run_form(form: str, data: Path, workdir: Path, class3d_iterations: int) -> N
             planned = planned.with_options(sampling=sampling_label(ANGULAR_SAMPLINGS[finer - 1]))
         if form == "refine-fast":
             planned = planned.with_options(auto_faster="Yes")
-    else:
+        else:
+            planned = planned.with_options(auto_faster="No")
+    elif form == "class3d-k1":
         planned = context.jobs.class3d_alignment(particles, template, stage).with_options(
             nr_iter=str(class3d_iterations), sampling=stage.refine3d.sampling)
+    else:
+        found = context.run(context.jobs.class3d_alignment(particles, template, stage).with_options(
+            nr_iter="1", sampling=stage.refine3d.sampling))
+        truth = GroundTruth.beside(params.inputs.particles)
+        print(f"\n== {form} on {data.name}: the global pass {found.job_dir}")
+        print(iteration_table(project / found.job_dir, truth))
+        planned = context.jobs.refine3d(f"{found.job_dir}run_it001_data.star", template, stage,
+                                        params.particle.low_pass, local_from_start=True)
     job = context.run(planned)
     wall, cpu = time.monotonic() - started, children_cpu() - cpu
     truth = GroundTruth.beside(params.inputs.particles)

@@ -3,9 +3,9 @@ Options"). Each is an InitialModelStrategy: it asks the context to run the jobs 
 returns the reference map and the particles to refine against it.
 
 What the picks carry decides the first search (docs/pipelines-sta.md, "The first search"):
-picks with orientations (template matching) are refined locally from them; positions only are
-aligned by the first Refine3D's global search, which RELION's gold-standard auto-refinement
-narrows to local searches and stops by its own convergence rule.
+picks with orientations (template matching) are refined locally from them; positions only get
+one global search of maximum cross-correlation first. Either way the first Refine3D (gold
+standard, local searches) refines the poses and RELION's convergence rule stops it.
 """
 
 from __future__ import annotations
@@ -33,22 +33,35 @@ class ReconstructStrategy:
                                 angles_known=True, note="average of the imported poses")
 
 
+def global_pass(context: StaContext, start: ReferenceStart, reference: str) -> str:
+    """Orientations for positions-only picks: one global search of maximum cross-correlation
+    against ``reference`` (a one-class Class3D, ``initial_model.reference``); returns the
+    particles STAR with the orientations found."""
+    planned = context.jobs.class3d_alignment(start.particles, reference, start.stage)
+    job = context.run(planned)
+    return f"{job.job_dir}run_it{int(planned.options['nr_iter']):03d}_data.star"
+
+
 class ReferenceStrategy:
     name = "reference"
     description = ("refines the particles against a given template: locally from picked angles, "
-                   "globally from positions only")
+                   "after a global search for positions only")
 
     def make_reference(self, context: StaContext, start: ReferenceStart) -> InitialReference:
         if not start.reference_template:
             raise InputError("--reference-template", "the reference strategy needs a template map",
                              "an MRC made with `py2rely prepare template`")
-        # The template is the first Refine3D's reference: its gold-standard halves keep the
-        # alignment from fitting noise, which a one-class Class3D does not (docs/pipelines-sta.md).
-        search = ("local search from the picked angles" if start.picks_have_angles
-                  else "global search: the picks carry no angles")
-        return InitialReference(map_path=start.reference_template, particles_path=start.particles,
-                                angles_known=start.picks_have_angles,
-                                note=f"template {start.reference_template}; {search}")
+        # The template is the first Refine3D's reference; its gold-standard halves, not a
+        # one-class Class3D, refine the poses (docs/pipelines-sta.md, "The first search").
+        if start.picks_have_angles:
+            return InitialReference(
+                map_path=start.reference_template, particles_path=start.particles,
+                note=f"template {start.reference_template}; local search from the picked angles")
+        particles = global_pass(context, start, start.reference_template)
+        return InitialReference(
+            map_path=start.reference_template, particles_path=particles,
+            note=f"template {start.reference_template}; global search first: the picks carry no "
+                 f"angles ({particles.split('run_')[0]})")
 
 
 class DenovoStrategy:
@@ -57,11 +70,13 @@ class DenovoStrategy:
 
     def make_reference(self, context: StaContext, start: ReferenceStart) -> InitialReference:
         job = context.run(context.jobs.initial_model(start.particles, start.stage))
-        # The de novo map's frame is unrelated to the imported angles: the first refinement
-        # must search globally. Its hand is a guess (docs/pipelines-sta.md, "De novo and the hand").
-        return InitialReference(map_path=job.path("initial_model.mrc"),
-                                particles_path=start.particles, angles_known=False,
-                                note="de novo (global search follows; hand not determined)")
+        initial = job.path("initial_model.mrc")
+        # The de novo map's frame is unrelated to any imported angles: a global search first.
+        # Its hand is whatever the optimisation found (docs/pipelines-sta.md, "De novo and the
+        # hand").
+        particles = global_pass(context, start, initial)
+        return InitialReference(map_path=initial, particles_path=particles,
+                                note="de novo; global search first; hand not determined by de novo")
 
 
 def all_strategies() -> list:

@@ -177,9 +177,14 @@ class Denovo(Section):
 
 
 class ReferenceAlignment(Section):
-    """The `reference` strategy: a one-class tomo Class3D that aligns particles to the template."""
+    """The global pass of picks without angles (`reference` and `denovo`): a one-class tomo Class3D
+    that assigns each particle the orientation of maximum cross-correlation with the template
+    (or the de novo map); the first Refine3D refines locally from there."""
 
-    nr_iter: int = Field(10, ge=1)
+    nr_iter: int = Field(
+        1, ge=1, description="global passes; measured against the truth the first (maximum "
+        "cross-correlation) pass was the best and further EM passes without gold-standard halves "
+        "made the poses worse (docs/pipelines-sta.md)")
     tau_fudge: float = Field(1.0, gt=0)
     sampling: str = "7.5 degrees"
     offset_range: float | None = Field(None, gt=0, description="Å; None = first binning's value")
@@ -388,11 +393,6 @@ def build_parameters(
             # option for its first pass), which keeps the 3D translation search small.
             offset_step=round(0.5 * box.pixel_size, 3),
             ini_high=low_pass if first else None,
-            # The first binning narrows its search as soon as the resolution stalls rather than
-            # waiting for the orientations to settle: from positions only, one global pass found
-            # the poses (median error 8-9° against the truth) and further global passes made them
-            # worse while RELION's orientation rule kept searching (docs/pipelines-sta.md).
-            auto_faster=first,
         )
         binnings.append(
             BinningStage(
