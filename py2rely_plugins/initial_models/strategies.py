@@ -39,7 +39,12 @@ def global_pass(context: StaContext, start: ReferenceStart, reference: str) -> s
     particles STAR with the orientations found."""
     planned = context.jobs.class3d_alignment(start.particles, reference, start.stage)
     job = context.run(planned)
-    return f"{job.job_dir}run_it{int(planned.options['nr_iter']):03d}_data.star"
+    passes = int(planned.options["nr_iter"])
+    particles = f"{job.job_dir}run_it{passes:03d}_data.star"
+    more = f", then {passes - 1} EM pass(es)" if passes > 1 else ""
+    context.report("global search", start.stage, particles, None, job,
+                   f"all orientations against {reference}: maximum cross-correlation{more}")
+    return particles
 
 
 class ReferenceStrategy:

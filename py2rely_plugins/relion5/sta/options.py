@@ -161,7 +161,8 @@ class JobOptions:
         return PlannedJob(labels.REFINE3D, options, stage="refine3d", binning=stage.binning)
 
     def class3d_alignment(self, particles: str, template: str, stage: BinningStage) -> PlannedJob:
-        """The `reference` strategy: one-class Class3D with alignment against the template."""
+        """The global search of picks without angles: a one-class Class3D with alignment against
+        the template (or the de novo map), ``initial_model.reference`` passes of it."""
         settings = self.params.initial_model.reference
         offset_range = pixels(settings.offset_range or stage.refine3d.offset_range, stage)
         offset_step = settings.offset_step or stage.refine3d.offset_step
@@ -178,8 +179,7 @@ class JobOptions:
             "other_args": with_offset_floor(settings.other_args, offset_range, stage),
             **self._refine_compute(),
         }
-        return PlannedJob(labels.CLASS3D, options, stage="initial model (reference)",
-                          binning=stage.binning)
+        return PlannedJob(labels.CLASS3D, options, stage="global search", binning=stage.binning)
 
     def class3d(self, particles: str, reference: str, mask: str, stage: BinningStage,
                 ini_high: float) -> PlannedJob:
