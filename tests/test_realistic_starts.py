@@ -76,12 +76,13 @@ def test_positions_with_a_template_are_found_by_a_global_search(tmp_path, relion
     project = base / "project"
     # One global pass of maximum cross-correlation against the template ...
     search = read_job_star(project / "Class3D/job002/job.star").options
-    assert search["fn_ref"] == "reference.mrc" and search["nr_iter"] == "1"
+    template = search["fn_ref"]
+    assert Path(template).name == "reference.mrc" and search["nr_iter"] == "1"
     assert search["dont_skip_align"] == "Yes" and search["ref_correct_greyscale"] == "No"
     # ... then the gold-standard Refine3D searches locally from the orientations it found.
     refine = read_job_star(project / "Refine3D/job003/job.star").options
     assert refine["in_particles"] == "Class3D/job002/run_it001_data.star"
-    assert refine["fn_ref"] == "reference.mrc"
+    assert refine["fn_ref"] == template
     assert refine["sampling"] == refine["auto_local_sampling"] and "--sigma_ang" in refine["other_args"]
     check_bounds(base, fsc_factor=2.5)
 

@@ -48,11 +48,14 @@ def polishing_rounds(context: StaContext, particles: str, refine: JobResult, mas
             mask.path("mask.mrc"), local_from_start=True, tomograms=tomograms))
         refined = context.measured(results.refine_resolution, refine)
         particles = refine.path("run_data.star")
-        context.report(f"refine3d ({label})", stage, particles, refined, refine)
+        context.report(f"refine3d ({label})", stage, particles, refined, refine,
+                       context.search_note(refine, global_start=False),
+                       density_map=refine.path("run_class001.mrc"))
         mask, post, measured = mask_and_postprocess(
             context, refine.path("run_class001.mrc"), refine.path("run_half1_class001_unfil.mrc"),
             stage, refined)
-        context.report(f"postprocess ({label})", stage, None, measured, post)
+        context.report(f"postprocess ({label})", stage, particles, measured, post,
+                       density_map=post.path("postprocess.mrc"))
         if measured is None or best[0] is None:  # dry run: show one round
             return best if measured is None else (measured, post, particles)
         improved = measured < best[0] * (1.0 - settings.min_improvement)
