@@ -10,8 +10,11 @@ from typing import Any
 import click
 
 from py2rely_core import __version__, log
-from py2rely_core.errors import Py2relyError
+from py2rely_core.cli_lazy import LazyCommand
+from py2rely_core.cli_types import finite_floats
+from py2rely_core.errors import FileSystemError, PluginError, Py2relyError
 from py2rely_core.plugins import Plugins, get_plugins, parse_preferences
+from py2rely_core.signals import install_handlers, interrupted_by, signal_name
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
@@ -28,10 +31,33 @@ def optional_bool(*names: str, help: str, default: bool = False) -> Any:
 
 
 class Py2relyGroup(click.Group):
-    """A group whose commands are listed in the order they were added."""
+    """A group whose commands are listed in the order they were added, loaded when first used
+    (``LazyCommand``), and whose float options refuse NaN and infinity (``finite_floats``)."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(self.commands)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = self.commands.get(cmd_name)
+        if isinstance(command, LazyCommand):
+            try:
+                command = command.load()
+            except Exception as exc:  # a plugin's import error: name it, do not crash
+                text = str(exc).strip().splitlines()
+                raise PluginError(f"command '{cmd_name}' cannot be loaded from {command.target}: "
+                                  f"{type(exc).__name__}: {text[0] if text else ''}") from None
+            self.commands[cmd_name] = command
+        return finite_floats(command) if command is not None else None
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list from each command's one-line help, without loading lazy commands."""
+        commands = [(name, self.commands[name]) for name in self.list_commands(ctx)
+                    if not self.commands[name].hidden]
+        if not commands:
+            return
+        limit = formatter.width - 6 - max(len(name) for name, _ in commands)
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, command.get_short_help_str(limit)) for name, command in commands])
 
 
 @click.group(cls=Py2relyGroup, context_settings=CONTEXT_SETTINGS)
@@ -66,6 +92,11 @@ def pipelines() -> None:
 @root.group(cls=Py2relyGroup, context_settings=CONTEXT_SETTINGS)
 def export() -> None:
     """Export results (particles, maps) to other tools."""
+
+
+@root.group(cls=Py2relyGroup, context_settings=CONTEXT_SETTINGS)
+def utils() -> None:
+    """Convert between formats (STAR files, copick projects, other tools' outputs)."""
 
 
 @root.command("plugins", context_settings=CONTEXT_SETTINGS)
@@ -115,8 +146,15 @@ def build_cli(plugins: Plugins) -> click.Group:
     return root
 
 
+def _interrupted(exc: BaseException | None) -> None:
+    signum = interrupted_by(exc)
+    click.echo(f"error: interrupted by {signal_name(signum)}", err=True)
+    sys.exit(128 + signum)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point: run the CLI, turning py2rely errors into one line and an exit code."""
+    install_handlers()  # SIGTERM and SIGHUP stop a pipeline as Ctrl-C does
     try:
         cli = build_cli(get_plugins())
         cli.main(args=list(argv) if argv is not None else None, prog_name="py2rely",
@@ -124,9 +162,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     except Py2relyError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        click.echo("error: interrupted", err=True)
-        sys.exit(130)
+    except click.exceptions.Abort as exc:  # click turns a KeyboardInterrupt into Abort
+        _interrupted(exc.__cause__)
+    except KeyboardInterrupt as exc:  # before click took over (loading plugins)
+        _interrupted(exc)
     except click.UsageError as exc:
         # One line, like every other error; the usage text is one `-h` away.
         command = exc.ctx.command_path if exc.ctx else "py2rely"
@@ -137,3 +176,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except OSError as exc:
+        # The file system said no (full disk, read-only, permissions) where no command caught it:
+        # one line naming the path and the errno, never a traceback. Outputs are written
+        # atomically, so nothing is half-written.
+        error = FileSystemError.from_os_error(exc)
+        click.echo(f"error: {error}", err=True)
+        sys.exit(error.exit_code)

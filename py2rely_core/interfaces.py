@@ -69,6 +69,26 @@ class JobType(Protocol):
         """Files that must exist after a successful run (RELION declares some it never writes)."""
         ...
 
+    # Optional: ``output_checks(options, job_dir) -> list[OutputCheck]``, tables and row counts
+    # the outputs must have (py2rely_core.outputs).
+
+
+@dataclass(frozen=True)
+class OutputCheck:
+    """What a job type promises about one output, checked before the job counts as succeeded and
+    before it is reused (``JobType.output_checks``, optional).
+
+    ``block`` and ``columns``: a STAR table that must be there with these columns. ``rows_like``:
+    input tables (path, block) whose rows added up give this table's row count; with ``at_most``
+    the count may be smaller (a selection). Every output file is also checked on its own: a STAR
+    file parses with whole rows, an MRC file's size matches its header."""
+
+    path: str
+    block: str = ""
+    columns: tuple[str, ...] = ()
+    rows_like: tuple[tuple[str, str], ...] = ()
+    at_most: bool = False
+
 
 @dataclass(frozen=True)
 class PlannedJob:
@@ -139,6 +159,19 @@ class RunnableJob:
         return f"{self.project_dir}/{self.job_dir}{name}"
 
 
+@dataclass(frozen=True)
+class JobProbe:
+    """What an executor can tell about a job without following it (``Executor.probe``)."""
+
+    state: str  # "active" (queued or running), "gone" (no process left) or "unknown"
+    detail: str = ""  # e.g. "SLURM job 12 RUNNING", "process group 4711 is gone"
+    waiting: str = ""  # why a queued job does not run yet (a scheduler's reason), else ""
+
+    ACTIVE = "active"
+    GONE = "gone"
+    UNKNOWN = "unknown"
+
+
 @dataclass
 class ExitOutcome:
     status: str  # "Succeeded", "Failed" or "Aborted"
@@ -164,6 +197,14 @@ class Executor(Protocol):
     def describe(self, job: RunnableJob) -> str:
         """What ``--dry-run`` prints for this job (the command line or the script to submit)."""
         ...
+
+    # Optional: ``probe(job: RunnableJob) -> JobProbe``, whether a job an earlier driver started
+    # is still queued or running (and why it is waiting), without following it. The runner and
+    # `py2rely status` use it to tell a running job from one whose processes are gone; without
+    # it they ask ``reattach`` (a handle means active, None means gone).
+    # Optional: ``check(setup_lines)`` raises a Py2relyError (naming the setting) before the
+    # first job if jobs cannot run, e.g. when the MPI launcher is not found after the jobs'
+    # set-up lines. `pipelines sta` calls it when the executor has it.
 
 
 @runtime_checkable

@@ -19,12 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from py2rely_core import atomic
-from py2rely_core.errors import ProjectLocked, Py2relyError
-from py2rely_core.markers import read_markers
+from py2rely_core.errors import InputError, ProjectLocked, Py2relyError
+from py2rely_core.markers import FAILED, UNFINISHED, read_markers, record_failure
 from py2rely_core.relion_files import (
     PIPELINE_FILE,
+    RUNNING,
     JobStar,
+    PipelineDamaged,
     PipelineFile,
+    Process,
     read_job_star,
     read_pipeline,
     render_job_star,
@@ -34,6 +37,7 @@ from py2rely_core.relion_files import (
 JOB_RECORD = "py2rely_job.json"  # identity and executor handle of one job, kept in its directory
 DRIVER_LOCK = ".py2rely.lock"
 RELION_LOCK_DIR = ".relion_lock"
+LOCK_PATIENCE = 3.0  # seconds a driver waits for the lock (`py2rely status` holds it a moment)
 _JOB_DIR_PATTERN = re.compile(r"^job(\d{3,})$")
 
 
@@ -43,6 +47,13 @@ class JobDirState:
 
     job_dir: str
     status: str  # Succeeded, Failed, Aborted, or Unfinished (no exit marker)
+
+
+def lost_job_reason(detail: str) -> str:
+    """Why a job with no exit marker and no process left is failed (``detail``: the executor's
+    word on its processes)."""
+    return ("its processes are gone and it left no exit marker" + (f" ({detail})" if detail else "")
+            + ": the driver that ran it stopped, or the machine or node went down")
 
 
 class Project:
@@ -75,22 +86,37 @@ class Project:
         """Exclusive lock for one pipeline driver; released by the kernel if the driver dies."""
         self.root.mkdir(parents=True, exist_ok=True)
         path = self.root / DRIVER_LOCK
+        created = not path.exists()
         handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the whole run
+        deadline = time.monotonic() + LOCK_PATIENCE
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read().strip()
+                if holder or time.monotonic() > deadline:  # an empty file: `status` looking
+                    handle.close()
+                    raise ProjectLocked(
+                        f"{self.root}: another py2rely driver is running in this project "
+                        f"({holder or 'another process'}); wait for it to finish or stop it first"
+                    ) from None
+                time.sleep(0.1)
         try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
             handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            handle.close()
-            raise ProjectLocked(
-                f"{self.root}: another py2rely driver is running in this project ({holder}); "
-                "wait for it to finish or stop it first"
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()} on {socket.gethostname()} since "
-                     f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n")
-        handle.flush()
+            handle.truncate()
+            handle.write(f"pid {os.getpid()} on {socket.gethostname()} since "
+                         f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+            handle.flush()
+        except OSError as exc:
+            # A full disk: leave the project as it was (no lock file of ours) and say so.
+            if created:
+                path.unlink(missing_ok=True)
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+            with contextlib.suppress(OSError):
+                handle.close()
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
         self._lock_handle = handle
         try:
             yield
@@ -101,6 +127,35 @@ class Project:
             handle.close()
             self._lock_handle = None
 
+    def driver_running(self) -> bool:
+        """Whether a pipeline driver holds the project lock right now."""
+        path = self.root / DRIVER_LOCK
+        if not path.exists():
+            return False
+        with open(path, "a+", encoding="utf-8") as handle:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        return False
+
+    @contextlib.contextmanager
+    def lock_if_idle(self) -> Iterator[bool]:
+        """The driver lock for a moment, if no driver holds it (True), else nothing (False):
+        `py2rely status` records what it finds only when no driver is there to do it."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / DRIVER_LOCK, "a+", encoding="utf-8") as handle:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
     # -- default_pipeline.star --------------------------------------------------------------
 
     @property
@@ -108,7 +163,77 @@ class Project:
         return self.root / PIPELINE_FILE
 
     def read_pipeline(self) -> PipelineFile:
-        return read_pipeline(self.pipeline_path)
+        """The pipeline; a damaged file is a one-line error naming it."""
+        try:
+            return read_pipeline(self.pipeline_path)
+        except PipelineDamaged as exc:
+            raise InputError(str(exc.path), exc.problem, "a whole default_pipeline.star (`py2rely "
+                             "pipelines sta` rebuilds it from the job directories)") from None
+
+    def pipeline_or_rebuilt(self) -> tuple[PipelineFile, str]:
+        """The pipeline, or when its file is damaged one rebuilt in memory from the job
+        directories, with a line saying so ("" when the file was fine)."""
+        try:
+            return read_pipeline(self.pipeline_path), ""
+        except PipelineDamaged as exc:
+            rebuilt = self.rebuilt_pipeline()
+            return rebuilt, (f"{exc}; showing the {len(rebuilt.processes)} jobs found in their "
+                             "directories (the next pipeline run rebuilds the file)")
+
+    def repair_pipeline(self) -> str:
+        """Rebuild a damaged default_pipeline.star from the job directories, keeping the damaged
+        file beside it; returns the line that says what was done ("" when nothing was)."""
+        try:
+            read_pipeline(self.pipeline_path)
+            return ""
+        except PipelineDamaged as exc:
+            problem = str(exc)
+        with self.relion_lock():
+            rebuilt = self.rebuilt_pipeline()
+            kept = self.pipeline_path.with_name(f"{PIPELINE_FILE}.damaged")
+            os.replace(self.pipeline_path, kept)
+            atomic.write_text(self.pipeline_path, render_pipeline(rebuilt))
+            (self.root / ".pipeline_has_changed").touch()
+        return (f"{problem}: rebuilt it from {len(rebuilt.processes)} job directories "
+                f"(the damaged file is kept as {kept.name})")
+
+    def rebuilt_pipeline(self) -> PipelineFile:
+        """default_pipeline.star as the job directories tell it: each job's own
+        job_pipeline.star (processes, nodes, edges) or job.star, with its status from its exit
+        markers and the job counter after the highest job number."""
+        rebuilt = PipelineFile(job_counter=max(self.existing_job_numbers(), default=0) + 1)
+        for job_dir in self._all_job_dirs():
+            own = self.root / job_dir / "job_pipeline.star"
+            try:
+                mini = read_pipeline(own) if own.is_file() else None
+            except PipelineDamaged:
+                mini = None
+            process = mini.process(job_dir) if mini else None
+            if process is None:
+                job = self.read_job_star(job_dir)
+                record = self.read_record(job_dir) or {}
+                label = job.type_label if job else str(record.get("type", ""))
+                if not label:
+                    continue  # not a job directory anyone wrote
+                process = Process(name=job_dir, type_label=label, status=RUNNING)
+            status = read_markers(self.root / job_dir).status
+            process.status = RUNNING if status == UNFINISHED else status
+            rebuilt.processes.append(process)
+            if mini is not None:
+                for edge in mini.input_edges:
+                    rebuilt.input_edges.append(edge)
+                    rebuilt.nodes.setdefault(edge[0], mini.nodes.get(edge[0], ("", 1)))
+                for edge in mini.output_edges:
+                    rebuilt.output_edges.append(edge)
+                    rebuilt.nodes[edge[1]] = mini.nodes.get(edge[1], ("", 1))
+        return rebuilt
+
+    def _all_job_dirs(self) -> list[str]:
+        """Every job directory of the project, by job number."""
+        children = [c.name for c in (self.root.iterdir() if self.root.exists() else ())
+                    if c.is_dir() and not c.name.startswith(".")]
+        found = [job_dir for name in children for job_dir in self.job_dirs(name)]
+        return sorted(found, key=lambda d: int(d.rstrip("/").rsplit("job", 1)[1]))
 
     @contextlib.contextmanager
     def relion_lock(self, timeout: float = 60.0) -> Iterator[None]:
@@ -127,7 +252,11 @@ class Project:
                         "writing the pipeline, or one crashed: remove the directory if none runs)"
                     ) from None
                 time.sleep(0.2)
-        (lock_dir / f"lock_{PIPELINE_FILE}").touch()
+        try:
+            (lock_dir / f"lock_{PIPELINE_FILE}").touch()
+        except OSError:
+            lock_dir.rmdir()  # a full disk or no inodes: release the lock, then say so
+            raise
         try:
             yield
         finally:
@@ -162,7 +291,7 @@ class Project:
 
     def next_job_number(self) -> int:
         on_disk = self.existing_job_numbers()
-        return max(self.read_pipeline().job_counter, max(on_disk, default=0) + 1)
+        return max(self.pipeline_or_rebuilt()[0].job_counter, max(on_disk, default=0) + 1)
 
     @staticmethod
     def job_dir_name(directory: str, number: int) -> str:
@@ -224,6 +353,23 @@ class Project:
                 + "".join(f"{line}\n" for line in command_lines) + " ++++ \n")
         with open(self.root / job_dir / "note.txt", "a", encoding="utf-8") as note:
             note.write(text)
+
+    def mark_failed(self, job_dir: str, reason: str) -> None:
+        """Record a job as failed after the fact, with the reason in its record, its run.err and
+        the pipeline: one with no exit marker whose processes are gone (driver and job killed,
+        machine rebooted, node lost), or one whose outputs are no longer whole. The failure
+        marker is written first: the markers are what everything else trusts."""
+        path = self.root / job_dir
+        record_failure(path)
+        record = self.read_record(job_dir) or {}
+        now = time.time()
+        record.update(status=FAILED, reason=reason, finished=now)
+        if "started" in record and "elapsed" not in record:
+            record["elapsed"] = round(now - float(record["started"]), 3)
+        self.write_record(job_dir, record)
+        with contextlib.suppress(OSError), open(path / "run.err", "a", encoding="utf-8") as err:
+            err.write(f"py2rely: marked failed on {time.ctime(now)}: {reason}\n")
+        self.update_pipeline(lambda p: p.set_status(job_dir, FAILED) if p.process(job_dir) else None)
 
     def state(self, job_dir: str) -> JobDirState:
         """The job's status read from RELION's exit markers (not from any record)."""

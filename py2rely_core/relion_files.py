@@ -231,15 +231,60 @@ def render_pipeline(pipeline: PipelineFile) -> str:
     return "".join(parts)
 
 
+class PipelineDamaged(ValueError):
+    """default_pipeline.star exists but cannot be what RELION wrote (empty, truncated, garbage)."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+        self.problem = problem
+
+
+# The tables of default_pipeline.star and the columns every row must have.
+_PIPELINE_TABLES = {
+    "pipeline_processes": ("rlnPipeLineProcessName",),
+    "pipeline_nodes": ("rlnPipeLineNodeName",),
+    "pipeline_input_edges": ("rlnPipeLineEdgeFromNode", "rlnPipeLineEdgeProcess"),
+    "pipeline_output_edges": ("rlnPipeLineEdgeProcess", "rlnPipeLineEdgeToNode"),
+}
+
+
+def _check_pipeline(blocks: dict[str, StarBlock], path: Path) -> None:
+    general = blocks.get("pipeline_general")
+    counter = general.pairs.get("rlnPipeLineJobCounter", "") if general else ""
+    if not counter.isdigit():
+        raise PipelineDamaged(path, "no job counter (rlnPipeLineJobCounter in data_pipeline_general)")
+    for name, required in _PIPELINE_TABLES.items():
+        block = blocks.get(name)
+        if block is None:
+            continue
+        missing = [column for column in required if column not in block.columns]
+        if missing:
+            raise PipelineDamaged(path, f"table {name} has no column {missing[0]}")
+        for row in block.rows:
+            if len(row) != len(block.columns):
+                raise PipelineDamaged(path, f"table {name} has a row of {len(row)} values for "
+                                            f"{len(block.columns)} columns ({' '.join(row)[:60]})")
+
+
 def read_pipeline(path: str | Path) -> PipelineFile:
+    """The pipeline; an empty one when the file does not exist (a new project). Raises
+    PipelineDamaged when the file is there but is not a whole pipeline."""
     path = Path(path)
     if not path.exists():
         return PipelineFile()
-    blocks = parse_star_text(path.read_text(encoding="utf-8"), str(path))
-    pipeline = PipelineFile()
-    general = blocks.get("pipeline_general")
-    if general is not None and "rlnPipeLineJobCounter" in general.pairs:
-        pipeline.job_counter = int(general.pairs["rlnPipeLineJobCounter"])
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise PipelineDamaged(path, "not a text file") from None
+    if not text.strip():
+        raise PipelineDamaged(path, "the file is empty")
+    try:
+        blocks = parse_star_text(text, str(path))
+    except ValueError as exc:
+        raise PipelineDamaged(path, str(exc).removeprefix(f"{path}, ")) from None
+    _check_pipeline(blocks, path)
+    pipeline = PipelineFile(job_counter=int(blocks["pipeline_general"].pairs["rlnPipeLineJobCounter"]))
     if "pipeline_processes" in blocks:
         for record in blocks["pipeline_processes"].records():
             pipeline.processes.append(Process(
@@ -250,10 +295,9 @@ def read_pipeline(path: str | Path) -> PipelineFile:
             ))
     if "pipeline_nodes" in blocks:
         for record in blocks["pipeline_nodes"].records():
+            depth = record.get("rlnPipeLineNodeTypeLabelDepth", "1")
             pipeline.nodes[record["rlnPipeLineNodeName"]] = (
-                record.get("rlnPipeLineNodeTypeLabel", ""),
-                int(record.get("rlnPipeLineNodeTypeLabelDepth", "1")),
-            )
+                record.get("rlnPipeLineNodeTypeLabel", ""), int(depth) if depth.isdigit() else 1)
     if "pipeline_input_edges" in blocks:
         pipeline.input_edges = [
             (r["rlnPipeLineEdgeFromNode"], r["rlnPipeLineEdgeProcess"])

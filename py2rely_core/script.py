@@ -11,8 +11,10 @@ one when it ends.
 from __future__ import annotations
 
 import shlex
+import subprocess
 from collections.abc import Sequence
 
+from py2rely_core.errors import ParameterError
 from py2rely_core.interfaces import Command, RunnableJob
 from py2rely_core.markers import (
     ABORT_REQUEST,
@@ -34,6 +36,43 @@ def command_line(command: Command, mpi_launcher: str = DEFAULT_MPI_LAUNCHER) -> 
         launcher = mpi_launcher.format(ranks=command.mpi_ranks, threads=command.threads)
         return f"{launcher} {words}"
     return words
+
+
+def launcher_program(mpi_launcher: str) -> str:
+    """The program an MPI launcher runs: 'mpirun -n {ranks}' -> 'mpirun'."""
+    try:
+        words = shlex.split(mpi_launcher.format(ranks=1, threads=1))
+    except (ValueError, KeyError, IndexError):
+        return ""
+    return words[0] if words else ""
+
+
+def find_program(program: str, setup_lines: Sequence[str] = ()) -> str | None:
+    """Where ``program`` is found by a job's shell after its set-up lines, or None.
+
+    The set-up lines (``module load ...``, the embedded runtime's PATH) run first, exactly as in
+    a job script, with their output discarded.
+    """
+    if not program:
+        return None
+    script = "{\n" + "\n".join(setup_lines) + '\n} >/dev/null 2>&1 </dev/null\ncommand -v -- "$1"\n'
+    try:
+        result = subprocess.run(["bash", "-c", script, "py2rely", program], capture_output=True,
+                                text=True, timeout=120, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    found = result.stdout.strip().splitlines()
+    return found[-1] if result.returncode == 0 and found else None
+
+
+def check_launcher(mpi_launcher: str, setup_lines: Sequence[str], where: str) -> None:
+    """ParameterError naming ``where`` unless the launcher's program exists for a job's shell."""
+    program = launcher_program(mpi_launcher)
+    if find_program(program, setup_lines) is None:
+        raise ParameterError(
+            where, f"{program or mpi_launcher!r} is not a program found on PATH (after the job's "
+            "set-up lines)", "an MPI launcher that exists, e.g. mpirun or srun",
+        )
 
 
 def render_job_script(

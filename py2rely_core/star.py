@@ -88,9 +88,61 @@ def _as_frame(block: pd.DataFrame | Mapping[str, object]) -> pd.DataFrame:
 def write_star(
     blocks: Mapping[str, pd.DataFrame | Mapping[str, object]], path: str | os.PathLike[str]
 ) -> None:
-    """Write blocks atomically (list-style blocks may be given as dicts)."""
+    """Write blocks atomically (list-style blocks may be given as dicts).
+
+    A table with an empty cell (pandas' NA, which starfile writes as ``<NA>``) or a NaN or infinite
+    number is refused before anything is written: no RELION program reads such a file as meant.
+    """
+    for name, block in blocks.items():
+        require_complete(_as_frame(block), path, name)
     with atomic.atomic_path(path) as tmp:
         starfile.write(dict(blocks), tmp, overwrite=True)
+
+
+def describe_value(value: object) -> str:
+    """A cell's value in plain words for an error message: 'NaN', 'infinity', 'empty', "'abc'"."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return "empty"
+    if isinstance(value, str):
+        return repr(value)
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return repr(value)
+    if math.isnan(number):
+        return "NaN"
+    if math.isinf(number):
+        return "infinity" if number > 0 else "-infinity"
+    return f"{number:g}"
+
+
+def first_bad_cell(table: pd.DataFrame, columns: Iterable[str] | None = None) -> tuple[int, str] | None:
+    """(row index, column) of the first empty, NaN or infinite cell, scanning column by column."""
+    for column in columns if columns is not None else table.columns:
+        if column not in table.columns:
+            continue
+        series = table[column]
+        bad = series.isna().to_numpy()
+        if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
+            values = series.to_numpy(dtype=float, na_value=np.nan)
+            bad = bad | ~np.isfinite(values)
+        elif series.dtype == object:
+            bad = bad | np.array([isinstance(v, float) and not math.isfinite(v) for v in series], bool)
+        if bad.any():
+            return int(np.flatnonzero(bad)[0]), str(column)
+    return None
+
+
+def require_complete(table: pd.DataFrame, path: str | os.PathLike[str], block: str) -> None:
+    found = first_bad_cell(table)
+    if found is not None:
+        row, column = found
+        raise InputError(
+            str(path),
+            f"not written: table data_{block}, row {row + 1}, column {column} would be "
+            f"{describe_value(table[column].iloc[row])}",
+            "a finite number or text in every cell",
+        )
 
 
 def require_block(
@@ -123,13 +175,15 @@ def require_finite(
         if column not in table.columns:
             continue
         values = pd.to_numeric(table[column], errors="coerce")
-        bad = ~np.isfinite(values.to_numpy(dtype=float))
+        bad = ~np.isfinite(values.to_numpy(dtype=float, na_value=np.nan))
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
+            value = table[column].iloc[row]
+            what = describe_value(value)
+            problem = "not a number" if what.startswith("'") else "not a finite number"
             raise InputError(
-                str(path),
-                f"table data_{block}, row {row + 1}, column {column}: {table[column].iloc[row]!r} "
-                "is not a finite number",
+                str(path), f"table data_{block}, row {row + 1}, column {column}: {what} is {problem}",
+                "a finite number",
             )
 
 

@@ -35,3 +35,23 @@ def sim_dataset(tmp_path_factory):
     from tests.sta_fixtures import simulate
 
     return simulate(tmp_path_factory.mktemp("simulated") / "data")
+
+
+@pytest.fixture(scope="session")
+def demo_project(sim_dataset, tmp_path_factory, relion_runtime):
+    """The CI dataset through the real STA pipeline at bin 4 only (extraction, reconstruction,
+    one refinement, duplicate removal, mask, post-processing), once per session; its report is
+    the one the pipeline wrote. About 45 s on 2 idle cores."""
+    import time
+
+    from tests.sta_fixtures import DemoRun, edit_parameters, prepare, py2rely
+
+    project = tmp_path_factory.mktemp("demo") / "project"
+    parameters = prepare(project, sim_dataset, "4")
+    edit_parameters(parameters, refine3d={"other_args": "--random_seed 1"})
+    started = time.monotonic()
+    run = py2rely("pipelines", "sta", "-p", "sta_parameters.json", cwd=project)
+    seconds = time.monotonic() - started
+    assert run.returncode == 0, run.stderr[-3000:]
+    print(f"\ndemo project (bin 4 pipeline) ran in {seconds:.1f} s")
+    return DemoRun(project, run, seconds)

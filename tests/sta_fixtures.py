@@ -7,9 +7,11 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from py2rely_core.relion_files import read_pipeline
+from tests.runner_helpers import default_signals
 
 # The CI dataset: the simulator's defaults (41 tilts ±60°, 512² at 2.5 Å/px, a 160 Å chiral
 # phantom, SNR 0.2) with 2 tilt series × 25 particles. Measured here: the bin 4 → 2 pipeline
@@ -19,6 +21,13 @@ PIXEL_SIZE = 2.5
 SIMULATION = ["--tilt-series", "2", "--particles", "25", "--pixel-size", str(PIXEL_SIZE),
               "--particle-diameter", str(DIAMETER), "--seed", "7"]
 PY2RELY = [sys.executable, "-c", "from py2rely_core.cli import main; main()"]
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    project: Path
+    result: subprocess.CompletedProcess[str]
+    seconds: float
 
 
 def py2rely(*args: str, cwd: Path | None = None, timeout: float = 3600,
@@ -69,4 +78,4 @@ def wait_for(predicate, timeout: float = 1800, interval: float = 0.5) -> None:
 def start_driver(project: Path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen([*PY2RELY, "pipelines", "sta", "-p", "sta_parameters.json", *args],
                             cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=dict(os.environ))
+                            env=dict(os.environ), preexec_fn=default_signals)

@@ -175,6 +175,49 @@ def test_order_list_csv_and_total_dose(dataset, tmp_path):
     assert_same_geometry(tilts, truth)  # 21 e/Å² over 7 images = the simulator's 3 per tilt
 
 
+def test_total_dose_is_a_fallback_with_0_7_1s_default(dataset, tmp_path):
+    """As in py2rely 0.7.1, -td applies only to tilt series without per-image doses, 60 e/Å² unless
+    given (with a warning); per-image doses from _TLT.txt win over an explicit -td."""
+    _, truth = truth_tables(dataset)
+    base = aretomo_project(tmp_path, dataset)
+    result = import_tilt_series(base, tmp_path / "a", "-td", "99")
+    assert result.returncode == 0, result.stderr
+    assert "-td/--total-dose not used" in result.stderr
+    assert_same_geometry(imported_tables(tmp_path / "a")[1], truth)  # the _TLT.txt doses, 3 per tilt
+
+    replace_in(base / SESSION / f"{NAME}_TLT.txt", "3.00\n", "0.00\n", 7)  # AreTomo3 without mdoc doses
+    result = import_tilt_series(base, tmp_path / "b")
+    assert result.returncode == 0, result.stderr
+    assert "60 e/Å² (py2rely 0.7.1's default -td)" in result.stderr
+    order = truth["rlnMicrographPreExposure"].to_numpy(float) / 3.0  # acquisition index - 1
+    imported = imported_tables(tmp_path / "b")[1]["rlnMicrographPreExposure"].to_numpy(float)
+    assert np.allclose(imported, order * 60 / 7)
+
+
+def test_symlinks_directory(dataset, tmp_path):
+    """-sym DIR (0.7.1): the .mrcs links go to DIR and rlnMicrographName names them there."""
+    base = aretomo_project(tmp_path, dataset)
+    before = listing(base)
+    project = tmp_path / "project"
+    result = import_tilt_series(base, project, "-sym", "stacks")
+    assert result.returncode == 0, result.stderr
+    _, tilts = imported_tables(project)
+    assert all(name.split("@", 1)[1] == f"stacks/{NAME}.mrcs" for name in tilts["rlnMicrographName"])
+    link = project / "stacks" / f"{NAME}.mrcs"
+    assert link.is_symlink() and link.resolve() == (base / SESSION / f"{NAME}.mrc").resolve()
+    assert not (project / "input" / f"{SESSION}_tiltSeries" / f"{NAME}.mrcs").exists()
+    _, truth = truth_tables(dataset)
+    first = tilts["rlnMicrographName"].iloc[0]
+    assert np.array_equal(image(first, project), image(truth["rlnMicrographName"].iloc[0], dataset))
+    assert listing(base) == before  # nothing in the AreTomo directory
+    assert import_tilt_series(base, project, "-sym", "stacks").returncode == 0  # same links again
+    (project / "other").mkdir()
+    (project / "other" / f"{NAME}.mrcs").write_text("not a link")
+    assert_refused(import_tilt_series(base, project, "-sym", "other"), "other", "exists")
+    assert_refused(import_tilt_series(base, project, "-sym", str(base / SESSION / "links")),
+                   "inside the AreTomo directory")
+
+
 def test_hand_pixel_size_and_sizes_from_options(dataset, tmp_path):
     base = aretomo_project(tmp_path, dataset)
     (base / SESSION / f"{NAME}_Vol.mrc").unlink()
@@ -220,11 +263,18 @@ def test_sessions_runs_and_name_patterns(dataset, tmp_path):
 
 
 def test_existing_output_needs_overwrite(dataset, tmp_path):
+    """The same import again (a 0.7.1 script run twice) leaves the output as it is; a different one
+    needs --overwrite."""
     base = aretomo_project(tmp_path, dataset)
     project = tmp_path / "project"
     assert import_tilt_series(base, project).returncode == 0
     first = listing(project)
-    assert_refused(import_tilt_series(base, project), "exists", "--overwrite")
+    again = import_tilt_series(base, project)
+    assert again.returncode == 0, again.stderr
+    assert "unchanged input/24mar08a_tiltSeries/aligned_tilt_series.star" in again.stdout
+    assert listing(project) == first
+    assert_refused(import_tilt_series(base, project, "--hand", "-1"), "exists with other contents",
+                   "--overwrite")
     assert listing(project) == first
     result = import_tilt_series(base, project, "--overwrite", "--hand", "-1")
     assert result.returncode == 0, result.stderr
@@ -278,8 +328,6 @@ BAD_INPUTS = {
     "pixel size": (lambda d: None, ("-ps", "2.0"), (f"{NAME}.mrc", "2.5 Å differs from", "2 Å")),
     "no order": (lambda d: [(d / f"{NAME}_TLT.txt").unlink(), shutil.rmtree(d / f"{NAME}_Imod")], (),
                  (NAME, "no acquisition order", "_TLT.txt")),
-    "no dose": (lambda d: replace_in(d / f"{NAME}_TLT.txt", "3.00\n", "0.00\n", 7), (),
-                (f"{NAME}_TLT.txt", "no per-image dose", "-td/--total-dose")),
     "no volume": (lambda d: (d / f"{NAME}_Vol.mrc").unlink(), (), (f"{NAME}_Vol.mrc", "-z/--dim-z")),
     "two doses": (lambda d: None, ("-td", "60", "-dpt", "3"), ("-td/--total-dose", "-dpt")),
     "no session dir": (lambda d: None, ("-s", "nosuchsession"), ("nosuchsession", "not a directory")),

@@ -32,7 +32,7 @@ def template(tmp_path_factory):
         write_picks(config, random_picks(run, 5, seed=i), "alice", "1")
     tomograms = write_tomograms_star(directory / "tomograms.star", [f"{SESSION}_{r}" for r in RUNS])
     result = run_py2rely("prepare", "particles", "-c", str(config), "-s", SESSION, "-n", OBJECT,
-                         "-ts", str(tomograms), cwd=directory)
+                         "-ts", str(tomograms), "-o", "input/full_picks.star", cwd=directory)
     assert result.returncode == 0, result.stderr
     return directory
 
@@ -177,11 +177,18 @@ def test_bad_export_options(setup, extra, words):
     assert_refused(export(cwd, particles, config, tomograms, *extra), *words)
 
 
-def test_sizes_are_required_for_export(setup):
+def test_export_without_sizes_uses_0_7_1s_default_size_with_a_warning(setup):
     cwd, config, _, particles = setup
     result = run_py2rely("export", "star2copick", "-p", str(particles), "-c", str(config), "-s", SESSION,
                          "-n", OBJECT, cwd=cwd)
-    assert_refused(result, "--tilt-series", "-x/-y/-z")
+    assert result.returncode == 0, result.stderr
+    assert "4096 × 4096 × 1200" in result.stderr and "-ts" in result.stderr
+    blocks = starfile.read(particles, always_dict=True)
+    first = blocks["particles"][blocks["particles"]["rlnTomoName"] == f"{SESSION}_TS_001"]
+    points, _ = read_picks(config, "TS_001", "relion", "99")
+    centred = first[["rlnCenteredCoordinateXAngst", "rlnCenteredCoordinateYAngst",
+                     "rlnCenteredCoordinateZAngst"]].to_numpy(float)
+    np.testing.assert_allclose(points, centred + np.array([4096, 4096, 1200]) / 2 * 1.54, atol=1e-3)
 
 
 def test_object_must_exist_in_the_project(setup):

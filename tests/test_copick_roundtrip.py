@@ -59,7 +59,7 @@ def project(tmp_path):
 def prepare_particles(cwd, config, tomograms, *extra):
     result = run_py2rely(
         "prepare", "particles", "-c", str(config), "-s", SESSION, "-n", OBJECT, "-uid", "alice",
-        "-sid", "1", "-ts", str(tomograms), *extra, cwd=cwd,
+        "-sid", "1", "-ts", str(tomograms), "-o", "input/full_picks.star", *extra, cwd=cwd,
     )
     assert result.returncode == 0, result.stderr
     return result
@@ -218,5 +218,6 @@ def test_voxel_size_filter_lists_the_skipped_runs(tmp_path):
                          "-vs", "7", "-ts", str(tomograms), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "TS_001" in result.stderr and "TS_003" in result.stderr and "skipped" in result.stderr
-    particles = starfile.read(tmp_path / "input" / "full_picks.star", always_dict=True)["particles"]
+    # Without -o: py2rely 0.7.1's default, input/{session}_{name}.star.
+    particles = starfile.read(tmp_path / "input" / f"{SESSION}_{OBJECT}.star", always_dict=True)["particles"]
     assert set(particles["rlnTomoName"]) == {f"{SESSION}_TS_002"}

@@ -4,11 +4,13 @@ import os
 import pytest
 
 from py2rely_core.errors import ParameterError
+from py2rely_plugins.relion5.conventions import OVERSAMPLING, healpix_order
 from py2rely_plugins.relion5.sta.params import (
     SCHEMA_VERSION,
     build_parameters,
     dump_parameters,
     load_parameters,
+    local_sampling,
     odd_ranks_for_refinement,
     parse_binning_list,
     sampling_for_pixel,
@@ -37,24 +39,29 @@ def test_round_trip_keeps_every_value(tmp_path):
     assert data["binnings"][2]["extract_box"] == 540
 
 
-def test_local_searches_use_the_nyquist_sampling_and_stop_at_it():
+def test_local_searches_start_one_step_above_the_nyquist_angle_and_stop_at_it():
     params = guide_parameters()  # 1.54 Å/px, 290 Å: Nyquist angles 2.43°, 1.22°, 0.61°
     first, second, third = params.binnings
-    assert first.refine3d.sampling == "7.5 degrees"  # global search when angles are unknown
-    assert first.refine3d.auto_local_sampling == "3.7 degrees"
+    # Global search when angles are unknown: a 30° first pass, oversampled to 15°.
+    assert first.refine3d.sampling == "15 degrees"
+    assert healpix_order(first.refine3d.sampling) - OVERSAMPLING == 1
+    # Local searches: one menu step above the Nyquist angle's (3.7° at bin 4), first pass at twice.
+    assert first.refine3d.auto_local_sampling == "7.5 degrees"
+    assert healpix_order(first.refine3d.auto_local_sampling) - OVERSAMPLING == 2
+    # Fine enough once RELION's first-pass step is below 2.2 × the Nyquist step.
     assert first.refine3d.max_angular_step == pytest.approx(2.2 * 3.7)
     assert first.refine3d.ini_high == 50
-    assert second.refine3d.sampling == second.refine3d.auto_local_sampling == "1.8 degrees"
+    assert second.refine3d.sampling == second.refine3d.auto_local_sampling == "3.7 degrees"
     assert second.refine3d.max_angular_step == pytest.approx(2.2 * 1.8)
-    assert third.refine3d.sampling == "0.9 degrees"
+    assert third.refine3d.sampling == "1.8 degrees"
     assert second.refine3d.ini_high is None
 
 
-def test_small_particles_at_high_binning_still_search_locally_at_3_7_degrees():
+def test_small_particles_at_high_binning_still_search_locally_at_7_5_degrees():
     params = guide_parameters(tilt_series_pixel_size=2.5, diameter=160, box_scaling=1.5,
                               binning_list=[4, 2])  # Nyquist angles 7.1° and 3.6°
     first, second = params.binnings
-    assert first.refine3d.auto_local_sampling == second.refine3d.auto_local_sampling == "3.7 degrees"
+    assert first.refine3d.auto_local_sampling == second.refine3d.auto_local_sampling == "7.5 degrees"
     assert first.refine3d.max_angular_step == second.refine3d.max_angular_step == pytest.approx(8.14)
 
 
@@ -62,6 +69,9 @@ def test_sampling_follows_the_nyquist_angle():
     assert sampling_for_pixel(6.16, 290) == 3.7  # atan(12.32/290) = 2.43°
     assert sampling_for_pixel(3.08, 290) == 1.8
     assert sampling_for_pixel(1.54, 290) == 0.9
+    assert local_sampling(6.16, 290) == 7.5
+    assert local_sampling(1.54, 290) == 1.8
+    assert local_sampling(20.0, 100) == 7.5  # never coarser than COARSEST_LOCAL_SAMPLING
 
 
 @pytest.mark.parametrize(("processes", "ranks"), [(1, 3), (2, 3), (3, 3), (4, 3), (5, 5), (8, 7)])
@@ -130,6 +140,17 @@ def test_box_smaller_than_particle_is_refused(tmp_path):
     data["binnings"][0]["box"] = data["binnings"][0]["extract_box"] = 40
     with pytest.raises(ParameterError, match="smaller than the particle"):
         load_parameters(_write(tmp_path, data))
+
+
+def test_schema_1_files_are_refused_because_their_sampling_labels_meant_finer_searches(tmp_path):
+    data = json.loads(dump_parameters(guide_parameters()))
+    data["schema_version"] = 1
+    with pytest.raises(ParameterError) as error:
+        load_parameters(_write(tmp_path, data))
+    message = str(error.value)
+    assert "\n" not in message
+    assert "schema version 1 labels every angular sampling one HEALPix order finer" in message
+    assert "py2rely prepare relion5-parameters" in message
 
 
 def test_other_schema_version_is_refused(tmp_path):

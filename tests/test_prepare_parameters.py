@@ -50,7 +50,7 @@ def test_defaults_follow_the_guide(inputs):
 def test_denovo_flag_with_or_without_value(inputs):
     cwd, _, _ = inputs
     for flag in (["-dg"], ["-dg", "True"], ["--denovo-generation", "true"]):
-        result = prepare(cwd, "-o", "d.json", *flag)
+        result = prepare(cwd, "-o", "d.json", "--overwrite", *flag)
         assert result.returncode == 0, result.stderr
         assert json.loads((cwd / "d.json").read_text())["initial_model"]["strategy"] == "denovo"
 

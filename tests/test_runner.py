@@ -19,7 +19,15 @@ from py2rely_core.project import Project
 from py2rely_core.relion_files import read_job_star, read_pipeline
 from py2rely_core.runner import JobRunner
 from py2rely_plugins.executors.local import PROCESS_FILE, LocalExecutor
-from tests.runner_helpers import MASK_OPTIONS, driver_script, write_map
+from tests.cli_helpers import run_py2rely
+from tests.runner_helpers import (
+    MASK_OPTIONS,
+    default_signals,
+    driver_script,
+    processes_with,
+    write_map,
+    write_particles,
+)
 
 pytestmark = pytest.mark.relion
 
@@ -154,7 +162,10 @@ def test_a_new_driver_reattaches_to_the_job_a_killed_driver_left_running(project
 
 def test_ctrl_c_aborts_the_running_job_and_its_processes(project, relion_runtime):
     command = driver_script(project, [("relion.maskcreate", MASK_OPTIONS)], setup_lines=["sleep 60"])
-    driver = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Default dispositions, whatever this test run inherited: from a background shell (SIGINT
+    # ignored) the driver would otherwise never see the Ctrl-C.
+    driver = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              preexec_fn=default_signals)
     process_file = project / "MaskCreate/job001" / PROCESS_FILE
     _wait_for(process_file.exists)
     job_pid = json.loads(process_file.read_text())["pid"]
@@ -169,6 +180,36 @@ def test_ctrl_c_aborts_the_running_job_and_its_processes(project, relion_runtime
     assert read_pipeline(project / "default_pipeline.star").process("MaskCreate/job001/").status == "Aborted"
     with pytest.raises(ProcessLookupError):
         os.killpg(job_pid, 0)  # no process of the job's group is left
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_sigterm_and_sighup_abort_the_running_mpi_job_like_ctrl_c(project, relion_runtime, signum):
+    """A scheduler's time limit on the driver's allocation (SIGTERM) or a closed terminal (SIGHUP)
+    while relion_refine_mpi runs on 3 ranks: the job is aborted, nothing of it is left running."""
+    write_particles(project)
+    token = f"py2rely-signal-test-{os.getpid()}-{signum}"
+    command = driver_script(project, [("tests.class2d", {"fn_img": "particles.star"})],
+                            test_job_types=True)
+    driver = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, "PY2RELY_TEST_TOKEN": token}, preexec_fn=default_signals)
+    job_dir = project / "Class2D/job001"
+    try:
+        _wait_for(lambda: (job_dir / "run_it002_model.star").exists(), timeout=120)  # RELION iterates
+        ranks = [p for p in processes_with(token) if "relion_refine_mpi" in p and "mpirun" not in p]
+        assert len(ranks) >= 3, ranks
+        driver.send_signal(signum)
+        _, stderr = driver.communicate(timeout=90)
+    finally:
+        driver.kill()
+    name = signal.Signals(signum).name
+    assert driver.returncode == 128 + signum, stderr
+    assert f"interrupted by {name}: Class2D/job001/ was aborted" in stderr
+    assert (job_dir / "RELION_JOB_EXIT_ABORTED").exists()
+    assert not (job_dir / "RELION_JOB_EXIT_SUCCESS").exists()
+    assert not (job_dir / "RELION_JOB_EXIT_FAILURE").exists()
+    assert read_pipeline(project / "default_pipeline.star").process("Class2D/job001/").status == "Aborted"
+    assert json.loads((job_dir / "py2rely_job.json").read_text())["status"] == "Aborted"
+    assert processes_with(token) == []  # no relion_refine_mpi, mpirun or prterun left
 
 
 def test_a_second_driver_is_refused_while_the_first_holds_the_lock(project):
@@ -193,3 +234,139 @@ def test_relion_jobs_leave_no_mounts_behind(runner):
     before = Path("/proc/mounts").read_text()
     runner.run(mask_job())
     assert Path("/proc/mounts").read_text() == before
+
+
+# -- the project never lies about a job ---------------------------------------------------------
+
+POST_OPTIONS = {"fn_in": "half1.mrc", "fn_mask": "{0}mask.mrc", "do_auto_bfac": "No"}
+
+
+def mask_then_post(project: Path) -> list[str]:
+    write_map(project / "half1.mrc", noise=0.05, seed=1)
+    write_map(project / "half2.mrc", noise=0.05, seed=2)
+    return driver_script(project, [("relion.maskcreate", MASK_OPTIONS), ("relion.postprocess", POST_OPTIONS)])
+
+
+def run_driver(command: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, capture_output=True, text=True, timeout=180, check=False)
+
+
+def not_reused_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if "job not reused" in line]
+
+
+def test_a_truncated_map_makes_its_job_and_the_jobs_after_it_rerun(project):
+    command = mask_then_post(project)
+    first = run_driver(command)
+    assert first.stdout.split() == ["MaskCreate/job001/", "Succeeded", "False",
+                                    "PostProcess/job002/", "Succeeded", "False"], first.stderr
+    mask = project / "MaskCreate/job001/mask.mrc"
+    mask.write_bytes(mask.read_bytes()[:20000])  # a copy that stopped, a full disk
+
+    second = run_driver(command)
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.split() == ["MaskCreate/job003/", "Succeeded", "False",
+                                     "PostProcess/job004/", "Succeeded", "False"]
+    lines = not_reused_lines(second.stderr)
+    assert len(lines) == 2, second.stderr  # one line per job, saying why
+    assert "job=MaskCreate/job001/" in lines[0] and "mask.mrc is cut short: 20000 bytes" in lines[0]
+    assert "job=PostProcess/job002/" in lines[1]
+    assert "fn_mask ('MaskCreate/job001/mask.mrc' → 'MaskCreate/job003/mask.mrc')" in lines[1]
+    # The damaged job no longer claims success, in its directory or in the pipeline.
+    pipeline = read_pipeline(project / "default_pipeline.star")
+    assert pipeline.process("MaskCreate/job001/").status == "Failed"
+    assert pipeline.process("PostProcess/job002/").status == "Succeeded"  # its own files are whole
+    assert (project / "MaskCreate/job001/RELION_JOB_EXIT_FAILURE").exists()
+    assert "outputs are no longer whole" in json.loads(
+        (project / "MaskCreate/job001/py2rely_job.json").read_text())["reason"]
+    third = run_driver(command)
+    assert third.stdout.split() == ["MaskCreate/job003/", "Succeeded", "True",
+                                    "PostProcess/job004/", "Succeeded", "True"]
+    assert not_reused_lines(third.stderr) == []
+
+
+def test_a_missing_output_reruns_only_its_job(project):
+    command = mask_then_post(project)
+    assert run_driver(command).returncode == 0
+    (project / "PostProcess/job002/postprocess.star").unlink()
+    rerun = run_driver(command)
+    assert rerun.stdout.split() == ["MaskCreate/job001/", "Succeeded", "True",
+                                    "PostProcess/job003/", "Succeeded", "False"], rerun.stderr
+    [line] = not_reused_lines(rerun.stderr)
+    assert "job=PostProcess/job002/" in line and "postprocess.star is missing" in line
+
+
+def kill_driver_and_job(project: Path, command: list[str], job_dir: str) -> None:
+    """As a reboot would: the driver and every process of its job die at once, no marker written."""
+    driver = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process_file = project / job_dir / PROCESS_FILE
+    _wait_for(process_file.exists)
+    job_pid = json.loads(process_file.read_text())["pid"]
+    driver.kill()
+    driver.wait()
+    os.killpg(job_pid, signal.SIGKILL)
+    _wait_for(lambda: not Path(f"/proc/{job_pid}").exists())
+    assert read_pipeline(project / "default_pipeline.star").process(job_dir).status == "Running"
+
+
+def test_status_marks_a_job_whose_processes_are_gone_failed_with_the_reason(project):
+    command = driver_script(project, [("relion.maskcreate", MASK_OPTIONS)], setup_lines=["sleep 60"])
+    kill_driver_and_job(project, command, "MaskCreate/job001/")
+
+    status = run_py2rely("status", "--project-dir", str(project))
+    assert status.returncode == 0, status.stderr
+    [row] = [line for line in status.stdout.splitlines() if line.startswith("MaskCreate/job001/")]
+    assert "Failed" in row and "its processes are gone and it left no exit marker" in row
+    assert "process group" in row
+    # Recorded where RELION and the next driver look: pipeline, marker, record, run.err.
+    assert read_pipeline(project / "default_pipeline.star").process("MaskCreate/job001/").status == "Failed"
+    assert (project / "MaskCreate/job001/RELION_JOB_EXIT_FAILURE").exists()
+    assert "py2rely: marked failed on" in (project / "MaskCreate/job001/run.err").read_text()
+
+    rerun = run_driver(driver_script(project, [("relion.maskcreate", MASK_OPTIONS)]))
+    assert rerun.stdout.split() == ["MaskCreate/job002/", "Succeeded", "False"], rerun.stderr
+    [line] = not_reused_lines(rerun.stderr)
+    assert "job=MaskCreate/job001/" in line and "it failed: its processes are gone" in line
+
+
+def test_the_next_driver_marks_a_lost_job_failed_before_it_starts_another(project):
+    kill_driver_and_job(project, driver_script(project, [("relion.maskcreate", MASK_OPTIONS)],
+                                               setup_lines=["sleep 60"]), "MaskCreate/job001/")
+    # The next run asks for another job: the lost one is found all the same, not left "Running".
+    wider = {**MASK_OPTIONS, "width_mask_edge": "3"}
+    other = run_driver(driver_script(project, [("relion.maskcreate", wider)]))
+    assert other.stdout.split() == ["MaskCreate/job002/", "Succeeded", "False"], other.stderr
+    marked = [line for line in other.stderr.splitlines() if "job marked failed" in line]
+    assert len(marked) == 1 and "job=MaskCreate/job001/" in marked[0] and "process group" in marked[0]
+    statuses = {p.name: p.status for p in read_pipeline(project / "default_pipeline.star").processes}
+    assert statuses == {"MaskCreate/job001/": "Failed", "MaskCreate/job002/": "Succeeded"}
+
+
+def test_a_damaged_pipeline_file_is_rebuilt_from_the_job_directories(project):
+    command = mask_then_post(project)
+    assert run_driver(command).returncode == 0
+    pipeline_file = project / "default_pipeline.star"
+    original = read_pipeline(pipeline_file)
+    text = pipeline_file.read_text()
+    for damaged in ("", text[: text.index("MaskCreate/job001/ None") + 30]):  # empty, then cut short
+        pipeline_file.write_text(damaged)
+        status = run_py2rely("status", "--project-dir", str(project))
+        assert status.returncode == 0, status.stderr
+        [warning] = status.stderr.splitlines()  # one line, never a traceback
+        assert warning.startswith(f"warning: {pipeline_file}: ") and "showing the 2 jobs found" in warning
+        assert "PostProcess/job002/" in status.stdout
+
+    rerun = run_driver(command)
+    assert rerun.returncode == 0, rerun.stderr
+    assert rerun.stdout.split() == ["MaskCreate/job001/", "Succeeded", "True",
+                                    "PostProcess/job002/", "Succeeded", "True"]
+    [line] = [line for line in rerun.stderr.splitlines() if "pipeline file rebuilt" in line]
+    assert "table pipeline_processes has a row of 3 values for 4 columns" in line
+    assert "rebuilt it from 2 job directories" in line and "default_pipeline.star.damaged" in line
+    rebuilt = read_pipeline(pipeline_file)
+    assert [(p.name, p.type_label, p.status) for p in rebuilt.processes] == \
+        [(p.name, p.type_label, p.status) for p in original.processes]
+    assert sorted(rebuilt.input_edges) == sorted(original.input_edges)
+    assert sorted(rebuilt.output_edges) == sorted(original.output_edges)
+    assert rebuilt.job_counter == original.job_counter
+    assert (project / "default_pipeline.star.damaged").read_text() == damaged

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -26,7 +27,7 @@ from py2rely_core.plugins import get_plugins
 from py2rely_core.project import Project
 from py2rely_core.runner import JobRunner
 from py2rely_plugins.executors.slurm import JOB_FILE, SCRIPT_NAME
-from tests.runner_helpers import MASK_OPTIONS, write_map
+from tests.runner_helpers import MASK_OPTIONS, LongClassify2D, default_signals, write_map, write_particles
 from tests.slurm_fixtures import SlurmCluster, running_cluster, slurm_driver, wait_for
 
 pytestmark = [pytest.mark.slurm, pytest.mark.relion]
@@ -60,7 +61,7 @@ def make_runner(project: Path, runtime: Any, **settings: Any) -> JobRunner:
     plugins = get_plugins()
     executor = plugins.get("executors", "slurm").create({**BASE_SETTINGS, **settings})
     return JobRunner(Project(project), executor, plugins.registry("job_types"), plugins.hook,
-                     setup_lines=runtime.job_setup_lines(), echo=lambda line: None)
+                     setup_lines=runtime.job_setup_lines() if runtime else (), echo=lambda line: None)
 
 
 def slurm_id(project: Path, job_dir: str) -> str | None:
@@ -164,7 +165,7 @@ def test_an_mpi_job_asks_for_one_task_per_rank(slurm_cluster, project, relion_ru
     handle = executor.start(job)
     assert executor.wait(handle).status == "Succeeded"
     record = slurm_cluster.job(handle.job_id)
-    assert (record["NumTasks"], record["JobState"]) == ("3", "COMPLETED")
+    assert (record["NumTasks"], record["NumNodes"], record["JobState"]) == ("3", "1", "COMPLETED")
     assert len((project / "Mpi/job001/run.out").read_text().split()) == 3
 
 
@@ -172,7 +173,7 @@ def test_scancel_from_outside_fails_the_pipeline_with_cancelled(slurm_cluster, p
     driver = slurm_driver(project, [("relion.maskcreate", MASK_OPTIONS)],
                           {**BASE_SETTINGS, "setup_lines": ["sleep 120"]})
     process = subprocess.Popen(driver, env=slurm_cluster.env(), stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.PIPE, text=True, preexec_fn=default_signals)
     try:
         job_id = running_id(slurm_cluster, project, "MaskCreate/job001/")
         slurm_cluster.run("scancel", job_id)
@@ -190,7 +191,7 @@ def test_ctrl_c_of_the_driver_cancels_its_slurm_job(slurm_cluster, project):
     driver = slurm_driver(project, [("relion.maskcreate", MASK_OPTIONS)],
                           {**BASE_SETTINGS, "setup_lines": ["sleep 120"]})
     process = subprocess.Popen(driver, env=slurm_cluster.env(), stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.PIPE, text=True, preexec_fn=default_signals)
     try:
         job_id = running_id(slurm_cluster, project, "MaskCreate/job001/")
         process.send_signal(signal.SIGINT)
@@ -277,7 +278,7 @@ def test_node_failure_is_retried_when_retries_are_set(slurm_cluster, project):
                 "setup_lines": ['[ -e retried ] || { touch retried; sleep 120; }']}
     driver = slurm_driver(project, [("relion.maskcreate", MASK_OPTIONS)], settings)
     process = subprocess.Popen(driver, env=slurm_cluster.env(), stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.PIPE, text=True, preexec_fn=default_signals)
     try:
         first_id = running_id(slurm_cluster, project, "MaskCreate/job001/")
         # A node that goes down kills its jobs with NODE_FAIL; ReturnToService=2 brings it back.
@@ -295,6 +296,75 @@ def test_node_failure_is_retried_when_retries_are_set(slurm_cluster, project):
     assert slurm_cluster.job(record["job_id"])["JobState"] == "COMPLETED"
     assert f"SLURM job {first_id} ended NODE_FAIL; submitting it again (retry 1 of 1)" in \
         (project / "MaskCreate/job001/run.err").read_text()
+
+
+def node_cpus(cluster: SlurmCluster) -> int:
+    return int(cluster.run("sinfo", "--noheader", "--partition=cpu", "--format=%c").split()[0])
+
+
+def test_a_job_that_can_never_start_stops_the_pipeline_at_once(slurm_cluster, project, relion_runtime):
+    """One rank more than the node has CPUs, on one node: SLURM keeps it PENDING (PartitionConfig)
+    forever; the executor cancels it at once and says what it asked for and what there is."""
+    write_particles(project)
+    ranks = node_cpus(slurm_cluster) + 1
+    plugins = get_plugins()
+    runner = JobRunner(Project(project), plugins.get("executors", "slurm").create(BASE_SETTINGS),
+                       {**plugins.registry("job_types"), LongClassify2D.name: LongClassify2D()},
+                       setup_lines=relion_runtime.job_setup_lines(), echo=lambda line: None)
+    with pytest.raises(JobFailed) as raised:
+        runner.run(PlannedJob(LongClassify2D.name, {"nr_mpi": str(ranks)}, stage="class2d"))
+    job_id = slurm_id(project, "Class2D/job001/")
+    message = str(raised.value)
+    assert f"Class2D/job001/ failed: SLURM job {job_id} can never start: PartitionConfig" in message
+    assert f"It asks for 1 node(s), {ranks} task(s) × 1 CPU(s)" in message
+    assert f"partition cpu offers 1 node(s) with {ranks - 1} CPUs" in message
+    assert "--overcommit" in message  # what to do about it
+    assert slurm_cluster.job(job_id)["JobState"] == "CANCELLED"
+    assert (project / "Class2D/job001/RELION_JOB_EXIT_FAILURE").exists()
+    assert "can never start, cancelled" in (project / "Class2D/job001/run.err").read_text()
+
+
+def test_a_job_on_a_partition_with_no_usable_node_stops_after_the_grace(slurm_cluster, project):
+    slurm_cluster.run("scontrol", "update", "nodename=localhost", "state=drain", "reason=py2rely-test")
+    try:
+        runner = make_runner(project, None, unavailable_grace=1)
+        with pytest.raises(JobFailed) as raised:
+            runner.run(PlannedJob("relion.maskcreate", MASK_OPTIONS, stage="mask"))
+    finally:
+        slurm_cluster.run("scontrol", "update", "nodename=localhost", "state=resume")
+    message = str(raised.value)
+    assert "can never start: " in message and "no node of the partition has taken jobs for 1 s" in message
+    assert "1 node(s) with" in message and "drained" in message
+    assert slurm_cluster.job(slurm_id(project, "MaskCreate/job001/"))["JobState"] == "CANCELLED"
+
+
+def test_a_job_waiting_for_resources_shows_why_and_runs_when_they_free(slurm_cluster, project, tmp_path):
+    blocker = slurm_cluster.run("sbatch", "--parsable", f"--ntasks={node_cpus(slurm_cluster)}",
+                                f"--output={tmp_path}/blocker.out", "--wrap", "sleep 300").strip()
+    err = tmp_path / "driver.err"
+    try:
+        wait_for(lambda: slurm_cluster.state(blocker) == "RUNNING", 60, "the blocker to run")
+        driver = slurm_driver(project, [("relion.maskcreate", MASK_OPTIONS)], BASE_SETTINGS)
+        with open(err, "w") as errors:
+            process = subprocess.Popen(driver, env=slurm_cluster.env(), stdout=subprocess.PIPE,
+                                       stderr=errors, text=True, preexec_fn=default_signals)
+        try:
+            wait_for(lambda: "reason=Resources" in err.read_text(), 60, "the progress line with the reason")
+            status = py2rely("status", "--project-dir", str(project), cwd=project, cluster=slurm_cluster)
+            [row] = [line for line in status.stdout.splitlines() if line.startswith("MaskCreate/job001/")]
+            assert "Pending" in row and row.rstrip().endswith("Resources"), status.stdout
+            assert process.poll() is None  # a reason that means "wait" keeps it waiting
+            slurm_cluster.run("scancel", blocker)
+            out, _ = process.communicate(timeout=120)
+        finally:
+            process.kill()
+    finally:
+        slurm_cluster.run("scancel", blocker, check=False)
+    assert process.returncode == 0, err.read_text()[-2000:]
+    assert out.split() == ["MaskCreate/job001/", "Succeeded", "False"]
+    states = re.findall(r"state=(\w+)", err.read_text())
+    # Polling can miss a short RUNNING; the job must have waited first and ended completed.
+    assert states[0] == "PENDING" and states[-1] == "COMPLETED", states
 
 
 def py2rely(*args: str, cwd: Path, cluster: SlurmCluster, timeout: float = 900

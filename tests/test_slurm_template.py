@@ -52,6 +52,7 @@ def test_a_gpu_job_gets_its_partition_gpus_time_and_one_task_per_rank():
         '#SBATCH --error="/data/my project/Refine3D/job005/run.err"',
         "#SBATCH --open-mode=append",
         "#SBATCH --partition=gpu",
+        "#SBATCH --nodes=1",
         "#SBATCH --ntasks=3",
         "#SBATCH --cpus-per-task=4",
         "#SBATCH --time=2-00:00:00",
@@ -92,6 +93,31 @@ def test_srun_launches_ranks_with_the_configured_pmi():
     script = script_for(refine_job(), mpi_launcher="srun", srun_mpi="pmi2")
     assert "\nsrun --mpi=pmi2 -n 3 relion_refine_mpi " in script
     assert "#SBATCH --ntasks=3" in script
+    assert "--nodes" not in script  # srun places ranks on as many nodes as SLURM gives
+
+
+def test_an_mpirun_job_stays_on_one_node_unless_told_otherwise():
+    """mpirun (the embedded runtime's, or any started in the batch script) starts its ranks on the
+    batch node: 3 tasks must not be spread over two nodes of 2 CPUs (issue 12)."""
+    assert "#SBATCH --nodes=1" in sbatch_lines(script_for(refine_job()))
+    assert "#SBATCH --nodes=2" in sbatch_lines(script_for(refine_job(), nodes=2))
+
+
+@pytest.mark.parametrize(("reason", "never"), [
+    ("PartitionConfig", True), ("PartitionNodeLimit", True), ("PartitionTimeLimit", True),
+    ("BadConstraints", True), ("InvalidAccount", True), ("InvalidQOS", True),
+    ("QOSMaxWallDurationPerJobLimit", True), ("QOSMaxCpuPerJobLimit", True), ("QOSMinGRES", True),
+    ("Priority", False), ("Resources", False), ("QOSMaxJobsPerUserLimit", False),
+    ("QOSGrpCpuLimit", False), ("AssocGrpCPUMinutesLimit", False), ("JobHeldUser", False),
+    ("BeginTime", False), ("Dependency", False), ("None", False),
+    # Unavailable nodes wait for unavailable_grace first (a failed node may come back).
+    ("ReqNodeNotAvail, UnavailableNodes:n1", False),
+    ("Nodes required for job are DOWN, DRAINED or reserved for jobs in higher priority partitions", False),
+])
+def test_pending_reasons_that_mean_never_and_those_that_mean_wait(reason, never):
+    from py2rely_plugins.executors.slurm_pending import never_reason
+
+    assert bool(never_reason(reason)) == never
 
 
 def test_site_setup_lines_run_before_the_runtime_lines():
@@ -163,7 +189,7 @@ def test_every_placeholder_is_documented_and_filled():
                            "(expected one of cpu_partition, gpu_partition, account, qos, "
                            "cpu_time_limit, gpu_time_limit, gpus_per_job, cpus_per_task, mem, "
                            "constraint, extra_sbatch_lines, setup_lines, mpi_launcher, srun_mpi, "
-                           "poll_interval, retries, template)"),
+                           "poll_interval, retries, template, nodes, unavailable_grace)"),
 ])
 def test_a_bad_setting_is_one_line_naming_the_key(settings, message):
     with pytest.raises(ParameterError) as raised:

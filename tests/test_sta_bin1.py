@@ -3,6 +3,7 @@ back, then a round of tomo CTF refinement and polishing that moves the defocus t
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -56,9 +57,11 @@ def test_bin1_stage_refines_defocus_toward_the_truth(tmp_path, relion_runtime):
     assert run.returncode == 0, run.stderr[-3000:]
     assert set(statuses(project).values()) == {"Succeeded"}
 
-    extracts = sorted(project.glob("Extract/job*/job.star"))
-    bin1 = [read_job_star(p).options for p in extracts if read_job_star(p).options["binning"] == "1"]
-    assert bin1 and all(o["box_size"] == "72" and o["crop_size"] == "48" for o in bin1)
+    # RELION 5.1's Extract options: boxes in Å, 48 px cropped from 72 px at 5 Å/px.
+    extracts = [read_job_star(p).options for p in sorted(project.glob("Extract/job*/job.star"))]
+    bin1 = [o for o in extracts if o["binned_size_pix"] == "48"]
+    assert bin1 and all(o["box_size_angst"] == "240" and o["precrop_size_angst"] == "360"
+                        for o in bin1)
 
     ctf = sorted(project.glob("CtfRefine/job*"))
     polish = sorted(project.glob("Polish/job*"))
@@ -88,3 +91,20 @@ def test_bin1_stage_refines_defocus_toward_the_truth(tmp_path, relion_runtime):
     for stage in ("ctf refine (round 1)", "polish (round 1)", "refine3d (round 1)",
                   "postprocess (round 1)"):
         assert stage in run.stdout
+    # The refinement after polishing reads the polished motion (as RELION's GUI passes it) and
+    # carries it on in its optimisation set.
+    motion = f"{polish[0].relative_to(project)}/motion.star"
+    refines = [p.parent for p in sorted(project.glob("Refine3D/job*/job.star"))
+               if read_job_star(p).options["in_trajectories"] == motion]
+    assert len(refines) == 1
+    assert f"--trajectories {motion}" in (refines[0] / "note.txt").read_text()
+    optimisation_set = starfile.read(refines[0] / "run_optimisation_set.star", always_dict=True)
+    assert str(next(iter(optimisation_set.values()))["rlnTomoTrajectoriesFile"]) == motion
+    # The report shows the round: its resolution, the defocus correction, the polishing motion.
+    report = (project / "report" / "index.html").read_text()
+    mean_correction = re.search(r"<td>{}</td><td class=\"num\">\d+</td><td class=\"num\">([+-]\d+) Å".format(
+        re.escape(f"{ctf[0].relative_to(project)}/")), report)
+    assert mean_correction and abs(int(mean_correction.group(1)) - correction.mean()) < 1.0
+    pictures = {p.name for p in (project / "report" / "img").iterdir()}
+    stem = lambda job: str(job.relative_to(project)).replace("/", "-")  # noqa: E731
+    assert {"rounds.svg", f"{stem(ctf[0])}-defocus.svg", f"{stem(polish[0])}-motion.svg"} <= pictures

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import starfile
@@ -49,6 +50,16 @@ def test_resolution_selector_keeps_the_real_particles(decoy_dataset, tmp_path, r
           f"decoys kept {len(kept & decoys)} of {len(decoys)}")
     assert precision >= MIN_PRECISION and recall >= MIN_RECALL, (precision, recall)
     assert "select classes" in run.stdout and "class3d" in run.stdout
+    # The report shows the decision, and how well it dropped decoys, as counted from the files.
+    report = (project / "report" / "index.html").read_text()
+    assert f"Selector <b>resolution</b> kept class(es) {decision['kept'][0]}:" in report
+    classified = names(sorted(project.glob("Class3D/job*/run_it*_data.star"))[-1])
+    rejected = classified - kept
+    shown = re.search(r"dropped (\d+) picks, (\d+) of them decoys: precision ([\d.]+), recall ([\d.]+)",
+                      report)
+    assert shown, "no decoy rejection in the report"
+    assert (int(shown.group(1)), int(shown.group(2))) == (len(rejected), len(rejected & decoys))
+    assert float(shown.group(4)) == pytest.approx(len(rejected & decoys) / len(classified & decoys), abs=0.01)
 
 
 def test_manual_selection_stops_then_resumes_with_the_chosen_classes(decoy_dataset, tmp_path,

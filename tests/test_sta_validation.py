@@ -50,7 +50,10 @@ def test_dry_run_prints_the_plan_with_commands_and_runs_nothing(project):
     assert positions == sorted(positions)
     assert "mpirun -n 3 relion_refine_mpi --o Refine3D/job003/run --auto_refine --split_random_halves" in out
     assert "--remove_duplicates 48" in out  # 0.3 × 160 Å
-    assert "relion_tomo_subtomo_mpi" in out and "--bin 4" in out and "--bin 2" in out
+    # RELION 5.1's extraction options: the boxes in Å and the binned box in pixels.
+    assert "relion_tomo_subtomo_mpi" in out
+    assert "--box_size_A 240 --precrop_size_A -1 --binned_size_pix 24" in out
+    assert "--bin 4" in out and "--bin 2" in out  # Reconstruct keeps pixels and a binning
     nothing_ran(project)
 
 
@@ -111,6 +114,19 @@ def test_no_relion_is_refused_before_any_job(project, tmp_path):
     env.pop("PY2RELY_RELION_SETUP", None)
     result = py2rely("pipelines", "sta", "-p", "sta_parameters.json", cwd=project, env=env)
     refused(result, 4, "no RELION 5 found", "py2rely relion install")
+    nothing_ran(project)
+
+
+def test_a_dry_run_without_relion_plans_with_the_newest_job_options_and_says_so(project, tmp_path):
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep)
+                                  if not (os.path.exists(os.path.join(p, "relion_refine"))))
+    env["PY2RELY_RELION_HOME"] = str(tmp_path / "no-runtime-here")
+    env.pop("PY2RELY_RELION_SETUP", None)
+    result = py2rely("pipelines", "sta", "-p", "sta_parameters.json", "--dry-run", cwd=project, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "No RELION found: job.star options of RELION 5.1, the newest py2rely knows." in result.stdout
+    assert "--binned_size_pix 24" in result.stdout
     nothing_ran(project)
 
 

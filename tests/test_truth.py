@@ -118,7 +118,7 @@ def _write(path, volume: np.ndarray, pixel: float) -> None:
 
 
 def test_a_turned_map_is_fitted_and_its_mirror_image_is_called_the_wrong_hand(small_truth, tmp_path):
-    phantom, pixel = T._read_map(small_truth.phantom)
+    phantom, pixel = T.read_map(small_truth.phantom)
     reference = T.truth_on_grid(phantom, pixel, 2 * pixel, phantom.shape[0] // 2)
     turn = Rotation.from_euler("ZYZ", [40, 70, -20], degrees=True)
     noise = np.random.default_rng(0).normal(0, 0.2 * reference.std(), reference.shape)

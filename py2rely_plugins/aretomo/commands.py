@@ -7,13 +7,18 @@ from typing import Any
 
 import click
 
-_POSITIVE = click.FloatRange(min=0, min_open=True)
+from py2rely_core.cli_types import FINITE_FLOAT, FiniteFloatRange, positive
+from py2rely_plugins.aretomo.defaults import BASE_PROJECT, SESSION, TOTAL_DOSE
+
+_POSITIVE = positive()
 HAND_CHOICES = ("auto", "1", "-1")  # see hand.py
 
 TILT_SERIES_PARAMS: list[click.Parameter] = [
-    click.Option(["-b", "--base-project"], required=True, type=click.Path(file_okay=False),
-                 help="AreTomo project directory holding one directory per session."),
-    click.Option(["-s", "--session"], required=True, multiple=True,
+    click.Option(["-b", "--base-project"], default=BASE_PROJECT, show_default=True,
+                 type=click.Path(file_okay=False),
+                 help="AreTomo project directory holding one directory per session (the default is "
+                      "py2rely 0.7.1's, a path at its home site)."),
+    click.Option(["-s", "--session"], default=(SESSION,), show_default=True, multiple=True,
                  help="Session directory under --base-project (repeat for several); tomograms are "
                       "named {session}_{tilt series} (rlnTomoName)."),
     click.Option(["-r", "--run"], multiple=True,
@@ -30,13 +35,19 @@ TILT_SERIES_PARAMS: list[click.Parameter] = [
                  help="Tilt-series pixel size (Å) [default: from the stack's MRC header]; must agree "
                       "with the header."),
     click.Option(["-td", "--total-dose"], default=None, type=_POSITIVE,
-                 help="Total dose of a tilt series (e/Å²), spread evenly over the images of the stack "
-                      "[default: per-image doses from <name>_TLT.txt]."),
+                 help="Total dose of a tilt series (e/Å²), spread evenly over the images of the stack, "
+                      "for tilt series without per-image doses in <name>_TLT.txt (those are used "
+                      f"when present, as in py2rely 0.7.1) [default: {TOTAL_DOSE:g}]."),
     click.Option(["-dpt", "--dose-per-tilt"], default=None, type=_POSITIVE,
-                 help="Dose per tilt image (e/Å²), instead of -td."),
+                 help="Dose per tilt image (e/Å²) for every tilt series, instead of the doses of "
+                      "<name>_TLT.txt and -td."),
     click.Option(["--hand"], type=click.Choice(HAND_CHOICES), default="auto", show_default=True,
                  help="rlnTomoHand; auto: +1 for AreTomo3 (it makes its alignment positive-handed), "
                       "-1 (RELION's import default) without AreTomo3's dfHand column."),
+    click.Option(["-sym", "--symlinks"], default=None, type=click.Path(file_okay=False),
+                 help="Directory for the <name>.mrcs links to the stacks that rlnMicrographName names "
+                      "(created; never inside an AreTomo directory) [default: the "
+                      "{session}_tiltSeries/ directory]."),
     click.Option(["-x", "--dim-x"], default=None, type=click.IntRange(min=1),
                  help="Tomogram size along x in unbinned pixels [default: stack width]."),
     click.Option(["-y", "--dim-y"], default=None, type=click.IntRange(min=1),
@@ -45,10 +56,10 @@ TILT_SERIES_PARAMS: list[click.Parameter] = [
                  help="Tomogram depth in unbinned pixels [default: from AreTomo's <name>_Vol.mrc]."),
     click.Option(["-v", "--voltage"], default=300.0, show_default=True, type=_POSITIVE,
                  help="Acceleration voltage (kV)."),
-    click.Option(["-sa", "--spherical-aberration"], default=2.7, show_default=True, type=float,
+    click.Option(["-sa", "--spherical-aberration"], default=2.7, show_default=True, type=FINITE_FLOAT,
                  help="Spherical aberration (mm)."),
     click.Option(["-ac", "--amplitude-contrast"], default=0.07, show_default=True,
-                 type=click.FloatRange(min=0, max=1), help="Amplitude contrast."),
+                 type=FiniteFloatRange(min=0, max=1), help="Amplitude contrast."),
     click.Option(["-og", "--optics-group"], default=1, show_default=True, type=click.IntRange(min=1),
                  help="Accepted for py2rely 0.7.1 compatibility; a tomograms STAR has no optics-group "
                       "number (RELION groups by --optics-group-name)."),

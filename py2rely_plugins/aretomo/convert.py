@@ -17,7 +17,7 @@ projects a tomogram point with ``S(image centre)·S(shift)·Rz(ZRot)·Ry(YTilt)�
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +29,7 @@ from py2rely_plugins.aretomo import hand as handedness
 from py2rely_plugins.aretomo.acquisition import Acquisition, read_acquisition
 from py2rely_plugins.aretomo.aln import Alignment, read_aln
 from py2rely_plugins.aretomo.ctf import CtfFits, read_ctf
+from py2rely_plugins.aretomo.defaults import TOTAL_DOSE
 from py2rely_plugins.aretomo.discover import Source
 from py2rely_plugins.aretomo.stack import Header, read_header, tomogram_depth
 
@@ -60,6 +61,7 @@ class Converted:
     hand_reason: str
     check_hand: bool  # the hand is a convention or ambiguous: the user is told to check it
     notes: list[str]  # things the user should know (local alignment ignored, ...)
+    warnings: list[str] = field(default_factory=list)  # assumptions the user should check
 
 
 def convert(source: Source, settings: Settings, stack_link: str) -> Converted:
@@ -74,8 +76,8 @@ def convert(source: Source, settings: Settings, stack_link: str) -> Converted:
     fits = read_ctf(source.ctf)
     ctf_rows = _ctf_rows(fits, alignment, sections)
     acquisition = read_acquisition(source.directory, source.name, alignment, sections)
-    pre_exposure = acquisition.pre_exposure(alignment.section,
-                                            _dose_per_tilt(settings, sections, acquisition))
+    dose_per_tilt, dose_note, dose_warning = _dose_per_tilt(settings, sections, acquisition)
+    pre_exposure = acquisition.pre_exposure(alignment.section, dose_per_tilt)
     hand, reason, check_hand = handedness.choose(settings.hand, fits, ctf_rows)
 
     defocus_u, defocus_v = fits.defocus_1[ctf_rows], fits.defocus_2[ctf_rows]
@@ -115,8 +117,10 @@ def convert(source: Source, settings: Settings, stack_link: str) -> Converted:
         "rlnTomoSizeY": size[1],
         "rlnTomoSizeZ": size[2],
     }
-    return Converted(source=source, tilts=tilts, row=row, hand_reason=reason, check_hand=check_hand,
-                     notes=_notes(alignment, acquisition.source))
+    converted = Converted(source=source, tilts=tilts, row=row, hand_reason=reason, check_hand=check_hand,
+                          notes=_notes(alignment, acquisition.source))
+    (converted.warnings if dose_warning else converted.notes).append(dose_note)
+    return converted
 
 
 def relion_alignment(alignment: Alignment, pixel: float) -> dict[str, np.ndarray]:
@@ -179,15 +183,28 @@ def _ctf_rows(fits: CtfFits, alignment: Alignment, sections: int) -> np.ndarray:
                      f"{len(alignment)} (one per aligned image) or {sections} (one per stack image)")
 
 
-def _dose_per_tilt(settings: Settings, sections: int, acquisition: Acquisition) -> float | None:
+def _dose_per_tilt(
+    settings: Settings, sections: int, acquisition: Acquisition,
+) -> tuple[float | None, str, bool]:
+    """(dose per tilt, or None for the per-image doses of _TLT.txt; where it came from; whether
+    the user should check it).
+
+    As in py2rely 0.7.1, ``-td`` is the fallback for tilt series without per-image doses, 60 e/Å²
+    unless given; ``-dpt`` applies to every tilt series.
+    """
     if settings.dose_per_tilt is not None:
-        return settings.dose_per_tilt
-    if settings.total_dose is not None:
-        return settings.total_dose / sections  # every image of the stack was exposed
-    if acquisition.dose is None:
-        raise InputError(str(acquisition.source), "no per-image dose",
-                         "doses in _TLT.txt, or -td/--total-dose or -dpt/--dose-per-tilt")
-    return None
+        return settings.dose_per_tilt, f"dose {settings.dose_per_tilt:g} e/Å² per tilt (-dpt)", False
+    if acquisition.dose is not None:
+        if settings.total_dose is not None:
+            return None, (f"-td/--total-dose not used: {acquisition.source.name} has per-image doses "
+                          "(-td is for tilt series without them; -dpt replaces them)"), True
+        return None, f"per-image doses from {acquisition.source.name}", False
+    total = settings.total_dose if settings.total_dose is not None else TOTAL_DOSE
+    source = "-td/--total-dose" if settings.total_dose is not None else "py2rely 0.7.1's default -td"
+    # Every image of the stack was exposed, dark ones included.
+    return total / sections, (f"no per-image doses in {acquisition.source.name}: {total:g} e/Å² "
+                              f"({source}) spread over the {sections} images of the stack"), \
+        settings.total_dose is None
 
 
 def _tomogram_size(source: Source, settings: Settings, stack: Header, pixel: float) -> tuple[int, int, int]:

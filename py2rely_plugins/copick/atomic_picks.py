@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 from copick.models import CopickPicksFile
 
+from py2rely_core.atomic import make_parents, naming, remove_empty
+
 
 def _current_umask() -> int:
     mask = os.umask(0)
@@ -44,22 +46,26 @@ def replace_file_atomically(target: Path, text: str) -> None:
     A new file gets the permissions the user's umask gives (not mkstemp's 0600, which would hide
     the picks from the rest of a lab); a replaced file keeps its own.
     """
-    target.parent.mkdir(parents=True, exist_ok=True)
+    made = make_parents(target.parent)
     try:
-        mode = target.stat().st_mode & 0o777
-    except FileNotFoundError:
-        mode = _NEW_FILE_MODE
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp_name, mode)
-        os.replace(tmp_name, target)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
+        try:
+            mode = target.stat().st_mode & 0o777
+        except FileNotFoundError:
+            mode = _NEW_FILE_MODE
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(tmp_name, mode)
+            os.replace(tmp_name, target)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp_name)
+    except OSError as exc:
+        remove_empty(made)  # a full disk or a read-only project leaves no empty Picks directory
+        raise naming(exc, target) from exc
 
 
 class _AtomicStore:

@@ -17,8 +17,10 @@ import pandas as pd
 from copick.util.formats import relion_tilt_series_pixel_sizes
 
 from py2rely_core.errors import InputError
+from py2rely_core.log import get_logger
 from py2rely_core.star import PIXEL_SIZE_TOLERANCE, ParticleSet, read_particles
 from py2rely_plugins.copick import tomogram_sizes
+from py2rely_plugins.copick.defaults import DEFAULT_SIZE
 from py2rely_plugins.copick.export_worker import RunTask
 from py2rely_plugins.copick.geometry import (
     ANGLE_COLUMNS,
@@ -73,13 +75,18 @@ class ExportRequest:
     dims: tuple[int | None, int | None, int | None]
     overwrite: bool
     skip_missing: bool
+    suffix: str = ""  # appended to each run name (py2rely 0.7.1's --suffix, e.g. "_Vol")
 
 
 def plan_export(request: ExportRequest) -> ExportPlan:
     particle_set = read_particles(request.particles)
     table = particle_set.particles
     _require_pose_columns(table, request.particles)
-    sizes = tomogram_sizes.choose(request.tilt_series, *request.dims, default=None, pixel_size=None)
+    sizes = tomogram_sizes.choose(request.tilt_series, *request.dims, default=DEFAULT_SIZE, pixel_size=None)
+    if request.tilt_series is None and all(d is None for d in request.dims):
+        get_logger("export.star2copick").warning(
+            "no --tilt-series and no -x/-y/-z: every tomogram is taken to be py2rely 0.7.1's default "
+            f"{' × '.join(map(str, DEFAULT_SIZE))} pixels; give -ts for the real sizes")
 
     names = table["rlnTomoName"].astype(str).to_numpy()
     codes, tomograms = pd.factorize(names)
@@ -105,6 +112,7 @@ def plan_export(request: ExportRequest) -> ExportPlan:
         if name not in mapping.runs:
             continue
         session, run_name = mapping.runs[name]
+        run_name += request.suffix
         config = config_of[session]
         run = projects[config].get_run(run_name)
         if run is None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from py2rely_core.errors import InputError, Py2relyError
+from py2rely_core.errors import FileSystemError, InputError, Py2relyError
 from py2rely_core.log import get_logger
 from py2rely_plugins.copick.export_plan import ExportPlan, ExportRequest, plan_export
 from py2rely_plugins.copick.export_worker import RunOutcome, available_cores, write_runs
@@ -40,6 +40,7 @@ class Star2CopickExport:
     overwrite: bool
     skip_missing: bool
     workers: int | None
+    suffix: str = ""
 
 
 def export_star2copick(command: Star2CopickExport) -> None:
@@ -52,7 +53,7 @@ def export_star2copick(command: Star2CopickExport) -> None:
         user_id=require_copick_id(command.export_user_id, "--export-user-id"),
         session_id=require_copick_id(command.export_session_id, "--export-session-id"),
         tilt_series=command.tilt_series, dims=(command.dim_x, command.dim_y, command.dim_z),
-        overwrite=command.overwrite, skip_missing=command.skip_missing,
+        overwrite=command.overwrite, skip_missing=command.skip_missing, suffix=command.suffix,
     )
 
     plan = plan_export(request)
@@ -118,6 +119,10 @@ def _report_outcomes(
     )
     if failed:
         first = failed[0]
+        summary = f"export star2copick: {len(failed)} of {len(outcomes)} run(s) failed and keep their "
+        if first.errno is not None:  # the file system said no: exit code 7, naming the file
+            raise FileSystemError(first.filename or f"run {first.run} of {first.config}",
+                                  first.strerror, first.errno, context=summary + "previous picks")
         raise Py2relyError(
             f"export star2copick: {len(failed)} of {len(outcomes)} run(s) failed and keep their previous "
             f"picks, e.g. run {first.run} of {first.config}: {first.error}"

@@ -39,15 +39,19 @@ class RunOutcome:
     particles: int
     path: str = ""
     error: str = ""
+    errno: int | None = None  # set when the file system refused (full disk, read-only, ...)
+    filename: str = ""
+    strerror: str = ""
 
 
 _projects: dict[str, Any] = {}  # per process: config path → copick root
 
 
 def _project(config: str) -> Any:
-    if config not in _projects:
-        _projects[config] = open_project(config)
-    return _projects[config]
+    key = os.path.realpath(config)  # the same name may be another project from another directory
+    if key not in _projects:
+        _projects[key] = open_project(config)
+    return _projects[key]
 
 
 def write_run(task: RunTask) -> RunOutcome:
@@ -60,6 +64,10 @@ def write_run(task: RunTask) -> RunOutcome:
             run, task.object_name, task.user_id, task.session_id, task.positions,
             transforms_from_rotations(task.rotations),
         )
+    except OSError as exc:
+        return RunOutcome(task.config, task.run, 0, error=f"{type(exc).__name__}: {exc}",
+                          errno=exc.errno, filename=os.fsdecode(exc.filename or ""),
+                          strerror=exc.strerror or str(exc))
     except Exception as exc:  # reported per run by the caller; other runs go on
         return RunOutcome(task.config, task.run, 0, error=f"{type(exc).__name__}: {exc}")
     return RunOutcome(task.config, task.run, len(task.positions), path=path)

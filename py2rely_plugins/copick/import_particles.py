@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from copick.util.formats import build_relion_particles_df, transforms_to_points_and_rotations
 
+from py2rely_core.atomic import refuse_existing
 from py2rely_core.errors import InputError
 from py2rely_core.log import get_logger
 from py2rely_core.star import PIXEL_SIZE_TOLERANCE, write_star
@@ -30,6 +31,10 @@ from py2rely_plugins.copick.sessions import tomogram_name
 
 PARTICLE_COLUMN_ORDER = (
     "rlnTomoName", *CENTRED_COLUMNS, "rlnAngleRot", "rlnAngleTilt", "rlnAnglePsi", "rlnOpticsGroup",
+)
+PIXEL_COLUMNS = ("rlnCoordinateX", "rlnCoordinateY", "rlnCoordinateZ")
+PIXEL_COLUMN_ORDER = (  # --relion5 False: positions in tilt-series pixels from the tomogram's corner
+    "rlnTomoName", *PIXEL_COLUMNS, "rlnAngleRot", "rlnAngleTilt", "rlnAnglePsi", "rlnOpticsGroup",
 )
 
 
@@ -64,6 +69,25 @@ class ParticleImport:
     amplitude_contrast: float
     optics_group: int
     optics_group_name: str
+    authors: str | None = None
+    relion5: bool = True
+    overwrite: bool = False
+
+
+def output_path(output: str, session: str, name: str, user_id: str | None, session_id: str | None) -> str:
+    """``-o`` names the STAR file, or (py2rely 0.7.1's use) the directory it goes to.
+
+    A path ending in ``.star`` is the file; anything else is a directory, where the file is named as
+    0.7.1 named it: ``{session}_[{user}_][{session-id}_]{name}.star``.
+    """
+    path = Path(output)
+    if path.suffix.lower() == ".star" and not path.is_dir():
+        return output
+    if path.exists() and not path.is_dir():
+        raise InputError(f"--output {output}", "is an existing file without the .star suffix",
+                         "a directory, or a file name ending in .star")
+    picked = "_".join(part for part in (user_id, session_id, name) if part)
+    return str(path / f"{session}_{picked}.star")
 
 
 def import_particles(request: ParticleImport) -> None:
@@ -72,7 +96,10 @@ def import_particles(request: ParticleImport) -> None:
         require_copick_id(request.user_id, "--user-id")
     if request.session_id is not None:
         require_copick_id(request.session_id, "--session-id")
-    _refuse_overwriting_inputs(request.output, [request.config, request.tilt_series])
+    output = output_path(request.output, request.session, request.name, request.user_id,
+                         request.session_id)
+    _refuse_overwriting_inputs(output, [request.config, request.tilt_series])
+    refuse_existing(output, "--output", request.overwrite)
     sizes = tomogram_sizes.choose(
         request.tilt_series, request.dim_x, request.dim_y, request.dim_z, DEFAULT_SIZE,
         request.pixel_size if request.pixel_size is not None or request.tilt_series else DEFAULT_PIXEL_SIZE,
@@ -80,13 +107,14 @@ def import_particles(request: ParticleImport) -> None:
     root = open_project(request.config)
     require_object(root, request.name, request.config, "--name")
     runs = _select_runs(root, request.config, request.run_ids, request.voxel_size, logger)
+    query = author_query(root, request.authors, request.config, logger)
 
     summary = PickSummary()
     tables: list[pd.DataFrame] = []
     used_pixel_sizes: dict[str, float] = {}
     for run in runs:
         table = _particles_of_run(run, request.session, request.name, request.user_id,
-                                  request.session_id, sizes, summary)
+                                  request.session_id, sizes, summary, query, request.relion5)
         if table is None:
             continue
         tomo = tomogram_name(request.session, run.name)
@@ -104,7 +132,7 @@ def import_particles(request: ParticleImport) -> None:
     optics_pixel_size = _single_pixel_size(used_pixel_sizes, request.pixel_size, sizes.source)
     particles = pd.concat(tables, ignore_index=True)
     particles["rlnOpticsGroup"] = request.optics_group
-    particles = particles[list(PARTICLE_COLUMN_ORDER)]
+    particles = particles[list(PARTICLE_COLUMN_ORDER if request.relion5 else PIXEL_COLUMN_ORDER)]
     optics = pd.DataFrame({
         "rlnOpticsGroup": [request.optics_group],
         "rlnOpticsGroupName": [request.optics_group_name],
@@ -113,8 +141,27 @@ def import_particles(request: ParticleImport) -> None:
         "rlnAmplitudeContrast": [request.amplitude_contrast],
         "rlnTomoTiltSeriesPixelSize": [optics_pixel_size],
     })
-    write_star({"optics": optics, "particles": particles}, request.output)
-    _report(request.output, particles, summary, optics_pixel_size, sizes.source, logger)
+    write_star({"optics": optics, "particles": particles}, output)
+    _report(output, particles, summary, optics_pixel_size, sizes.source, logger)
+    if not request.relion5:
+        logger.warning("--relion5 False: positions written as rlnCoordinateX/Y/Z in tilt-series pixels "
+                       "(RELION 4 style); `prepare relion5-parameters` needs centred coordinates")
+
+
+def author_query(root: Any, authors: str | None, config: str, logger: Any) -> dict[str, Any]:
+    """``-a``: keep only picks whose CryoET Data Portal annotation lists this author.
+
+    Only a project read from the portal (copick's ``cryoet_data_portal`` configs) knows authors; a
+    filesystem project's picks have none, so there the option cannot select anything and is
+    ignored with a warning, as py2rely 0.7.1 ignored it (copick dropped the query silently).
+    """
+    if not authors:
+        return {}
+    if type(root).__name__ == "CopickRootCDP":
+        return {"portal_author_query": [authors]}
+    logger.warning("--authors ignored: only picks from the CryoET Data Portal have authors, and this "
+                   "copick project is not a portal project", config=config, authors=authors)
+    return {}
 
 
 def _refuse_overwriting_inputs(output: str, inputs: list[str | None]) -> None:
@@ -152,9 +199,10 @@ def _select_runs(
 
 def _particles_of_run(
     run: Any, session: str, name: str, user_id: str | None, session_id: str | None,
-    sizes: tomogram_sizes.TomogramSizes, summary: PickSummary,
+    sizes: tomogram_sizes.TomogramSizes, summary: PickSummary, query: dict[str, Any],
+    centred: bool,
 ) -> pd.DataFrame | None:
-    pick_sets = run.get_picks(object_name=name, user_id=user_id, session_id=session_id)
+    pick_sets = run.get_picks(object_name=name, user_id=user_id, session_id=session_id, **query)
     tomo = tomogram_name(session, run.name)
     tables = []
     for picks in sorted(pick_sets, key=lambda p: (p.user_id, p.session_id)):
@@ -162,6 +210,11 @@ def _particles_of_run(
         if len(points) == 0:
             continue
         where = f"copick picks {picks.user_id}/{picks.session_id}/{name} of run {run.name}"
+        for what, values in (("location", points), ("transform", transforms)):
+            finite = np.isfinite(np.asarray(values, dtype=float)).reshape(len(values), -1).all(axis=1)
+            if not finite.all():
+                raise InputError(where, f"point {int(np.flatnonzero(~finite)[0]) + 1}: its {what} holds "
+                                 "NaN or infinite numbers", "finite coordinates and transforms")
         try:
             _, rotations = transforms_to_points_and_rotations(transforms)
         except ValueError as exc:
@@ -172,11 +225,16 @@ def _particles_of_run(
                 where, f"point {int(bad[0]) + 1}: the transform's 3×3 part is not a rotation",
                 "an orthonormal matrix with determinant +1",
             )
-        centre = tomogram_centre_angstrom(np.array(sizes[tomo].size), _pixel_size_of(sizes, tomo))
-        tables.append(build_relion_particles_df(
-            points, transforms / transforms[:, 3:4, 3:4], tomo_name=tomo,
-            tomogram_center=tuple(centre), coordinates="centered", filament=False,
-        ))
+        pixel_size = _pixel_size_of(sizes, tomo)
+        transforms = transforms / transforms[:, 3:4, 3:4]
+        if centred:
+            centre = tomogram_centre_angstrom(np.array(sizes[tomo].size), pixel_size)
+            table = build_relion_particles_df(points, transforms, tomo_name=tomo,
+                                              tomogram_center=tuple(centre), coordinates="centered")
+        else:
+            table = build_relion_particles_df(points, transforms, tomo_name=tomo,
+                                              tilt_series_pixel_size=pixel_size)
+        tables.append(table)
         summary.points_by_set[(picks.user_id, picks.session_id)] += len(points)
         summary.runs_by_set[(picks.user_id, picks.session_id)] += 1
     if not tables:

@@ -13,14 +13,20 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from py2rely_core.interfaces import ExitOutcome, RunnableJob
+from py2rely_core import atomic
+from py2rely_core.interfaces import ExitOutcome, JobProbe, RunnableJob
 from py2rely_core.markers import outcome_from_markers, record_abort, request_abort
-from py2rely_core.script import ABORTED_EXIT_CODE, DEFAULT_MPI_LAUNCHER, render_job_script
+from py2rely_core.script import (
+    ABORTED_EXIT_CODE,
+    DEFAULT_MPI_LAUNCHER,
+    check_launcher,
+    render_job_script,
+)
 
 SCRIPT_NAME = "run_local.sh"
 PROCESS_FILE = "py2rely_local_process.json"
@@ -62,6 +68,10 @@ class LocalExecutor:
     def script(self, job: RunnableJob) -> str:
         return render_job_script(job, self.mpi_launcher)
 
+    def check(self, setup_lines: Sequence[str]) -> None:
+        """Before the first job: the MPI launcher must exist (after the jobs' set-up lines)."""
+        check_launcher(self.mpi_launcher, setup_lines, "executors.local.mpi_launcher")
+
     def describe(self, job: RunnableJob) -> str:
         from py2rely_core.script import command_line
 
@@ -79,8 +89,14 @@ class LocalExecutor:
             )
         handle = LocalHandle(job.job_dir, job.project_dir, process.pid,
                              _process_start_time(process.pid), process)
-        (job_path / PROCESS_FILE).write_text(
-            json.dumps({"pid": handle.pid, "start_time": handle.start_time}) + "\n", encoding="utf-8")
+        try:
+            atomic.write_text(job_path / PROCESS_FILE,
+                              json.dumps({"pid": handle.pid, "start_time": handle.start_time}) + "\n")
+        except OSError:
+            # Without this file no later driver could find the job: stop it rather than leave it
+            # running unseen (a full disk, most likely; the error names the file).
+            self.cancel(handle)
+            raise
         return handle
 
     def reattach(self, job: RunnableJob) -> LocalHandle | None:
@@ -91,6 +107,18 @@ class LocalExecutor:
             return None
         handle = LocalHandle(job.job_dir, job.project_dir, int(data["pid"]), data.get("start_time"))
         return handle if handle.alive() else None
+
+    def probe(self, job: RunnableJob) -> JobProbe:
+        """Running while the job script's process (same pid and start time) is there."""
+        path = Path(job.project_dir) / job.job_dir / PROCESS_FILE
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            handle = LocalHandle(job.job_dir, job.project_dir, int(data["pid"]), data.get("start_time"))
+        except (OSError, ValueError, KeyError, TypeError):
+            return JobProbe(JobProbe.GONE, "no process of it was recorded: it never started")
+        if handle.alive():
+            return JobProbe(JobProbe.ACTIVE, f"process group {handle.pid} is running")
+        return JobProbe(JobProbe.GONE, f"process group {handle.pid} is gone")
 
     def wait(self, handle: LocalHandle) -> ExitOutcome:
         if handle.process is not None:

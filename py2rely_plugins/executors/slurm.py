@@ -13,21 +13,30 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from py2rely_core import atomic, log
-from py2rely_core.interfaces import ExitOutcome, RunnableJob
+from py2rely_core.interfaces import ExitOutcome, JobProbe, RunnableJob
 from py2rely_core.markers import outcome_from_markers, read_markers, record_abort, request_abort
+from py2rely_core.script import check_launcher
 from py2rely_plugins.executors.slurm_client import ACTIVE_STATES, JobInfo, SlurmClient, SlurmCommandError
+from py2rely_plugins.executors.slurm_pending import (
+    HINTS,
+    PendingWatch,
+    describe_partition,
+    describe_request,
+    reason_key,
+)
 from py2rely_plugins.executors.slurm_settings import SETTING_NAMES, SlurmSettings, parse_settings
 from py2rely_plugins.executors.slurm_template import render_sbatch_script, template_text
 
 SCRIPT_NAME = "run_submit.script"
 JOB_FILE = "py2rely_slurm_job.json"
 RETRY_STATES = frozenset({"NODE_FAIL", "PREEMPTED"})
+NEVER_STARTS = "NEVER_STARTS"  # our own final state: cancelled because it could never start
 UNREACHABLE_GRACE = 300.0  # seconds slurmctld may be unreachable (restart, failover) while following
 CANCEL_WAIT = 120.0  # seconds for a cancelled job to leave the queue (KillWait is 30 s by default)
 
@@ -39,6 +48,8 @@ class SlurmHandle:
     job_id: str | None = None
     submissions: list[str] = field(default_factory=list)  # every SLURM job id, oldest first
     error: str = ""  # why sbatch refused the job
+    partition: str = ""  # the job's partition, as SLURM chose it (read when it first pends)
+    resource: str = "cpu"  # the job's kind, which names the partition asked for
 
     @property
     def job_path(self) -> Path:
@@ -60,13 +71,19 @@ class SlurmExecutor:
     def describe(self, job: RunnableJob) -> str:
         return self.script(job)
 
+    def check(self, setup_lines: Sequence[str]) -> None:
+        """Before the first job: the MPI launcher must exist after the site's and the runtime's
+        set-up lines (checked on this host, which shares the compute nodes' software)."""
+        check_launcher(self.settings.launcher(), [*self.settings.setup_lines, *setup_lines],
+                       "executors.slurm.mpi_launcher")
+
     # -- submitting ------------------------------------------------------------------------
 
     def start(self, job: RunnableJob) -> SlurmHandle:
         script = Path(job.project_dir) / job.job_dir / SCRIPT_NAME
         atomic.write_text(script, self.script(job))
         script.chmod(0o755)
-        handle = SlurmHandle(job.job_dir, job.project_dir)
+        handle = SlurmHandle(job.job_dir, job.project_dir, resource=job.resource)
         self._submit(handle)
         return handle
 
@@ -77,6 +94,9 @@ class SlurmExecutor:
         except SlurmCommandError as exc:
             # Reported through wait(), so the runner records the job as failed like any other.
             handle.error = str(exc)
+            if "node configuration is not available" in handle.error:
+                partition = self.settings.partition(handle.resource)
+                handle.error += f" ({describe_partition(self.client, partition)})"
             self._note(handle, f"py2rely: {exc}")
             return
         handle.job_id = job_id
@@ -98,7 +118,7 @@ class SlurmExecutor:
     # -- re-attaching ------------------------------------------------------------------------
 
     def reattach(self, job: RunnableJob) -> SlurmHandle | None:
-        handle = SlurmHandle(job.job_dir, job.project_dir)
+        handle = SlurmHandle(job.job_dir, job.project_dir, resource=job.resource)
         try:
             record = json.loads((handle.job_path / JOB_FILE).read_text(encoding="utf-8"))
             handle.job_id = str(record["job_id"])
@@ -126,6 +146,34 @@ class SlurmExecutor:
                          state=info.state if info else "unknown")
         return handle
 
+    def probe(self, job: RunnableJob) -> JobProbe:
+        """Queued, running or ended, from squeue (and scontrol for how it ended)."""
+        handle = SlurmHandle(job.job_dir, job.project_dir)
+        try:
+            record = json.loads((handle.job_path / JOB_FILE).read_text(encoding="utf-8"))
+            job_id = str(record["job_id"])
+        except (OSError, ValueError, KeyError, TypeError):
+            try:
+                found = self.client.find_active(job.name, job.project_dir)
+            except SlurmCommandError as exc:
+                return JobProbe(JobProbe.UNKNOWN, f"SLURM does not answer ({exc})")
+            if len(found) != 1:
+                return JobProbe(JobProbe.GONE, "no SLURM job of it was recorded or is queued")
+            job_id = found[0]
+        try:
+            status = self.client.queue_status(job_id)
+            info = None if status and status[0] in ACTIVE_STATES else self.client.final_info(job_id)
+        except SlurmCommandError as exc:
+            return JobProbe(JobProbe.UNKNOWN, f"SLURM does not answer ({exc})")
+        if status and status[0] in ACTIVE_STATES:
+            state, reason = status
+            waiting = reason if state == "PENDING" and reason not in ("", "None") else ""
+            return JobProbe(JobProbe.ACTIVE, f"SLURM job {job_id} {state}", waiting)
+        if info is None:
+            return JobProbe(JobProbe.GONE, f"SLURM job {job_id} is no longer known to SLURM")
+        reason = f", reason {info.reason}" if info.reason not in ("", "None") else ""
+        return JobProbe(JobProbe.GONE, f"SLURM job {job_id} ended {info.state}{reason}")
+
     # -- following -----------------------------------------------------------------------
 
     def wait(self, handle: SlurmHandle) -> ExitOutcome:
@@ -147,11 +195,12 @@ class SlurmExecutor:
     def _follow(self, handle: SlurmHandle) -> JobInfo | None:
         """Poll squeue until the job leaves the active states; then its final record."""
         assert handle.job_id is not None
-        last, unreachable_since = "", 0.0
+        last, unreachable_since = ("", ""), 0.0
         polls, started = 0, time.monotonic()
+        watch: PendingWatch | None = None
         while True:
             try:
-                state = self.client.queue_state(handle.job_id)
+                status = self.client.queue_status(handle.job_id)
                 unreachable_since = 0.0
             except SlurmCommandError as exc:
                 now = time.monotonic()
@@ -163,12 +212,21 @@ class SlurmExecutor:
                 time.sleep(self.settings.poll_interval)
                 continue
             polls += 1
-            if state != last:
+            state, reason = status if status else (None, "")
+            waiting = reason if state == "PENDING" and reason not in ("", "None") else ""
+            if (state or "", waiting) != last:
+                # The progress line: every change of state, and of the reason a job waits.
                 self.logger.info("slurm job state", job=handle.job_dir, slurm_job=handle.job_id,
-                                 state=state or "gone")
-                last = state or ""
+                                 state=state or "gone", reason=waiting or None)
+                last = (state or "", waiting)
             if state is None or state not in ACTIVE_STATES:
                 break
+            if waiting:
+                if watch is None:
+                    handle.partition = self.client.job_fields(handle.job_id).get("Partition", "")
+                    watch = PendingWatch(self.client, handle.partition, self.settings.unavailable_grace)
+                if watch.observe(waiting, time.monotonic()):
+                    return self._never_starts(handle, watch.verdict)
             time.sleep(self.settings.poll_interval)
         try:
             info = self.client.final_info(handle.job_id)
@@ -180,8 +238,26 @@ class SlurmExecutor:
                           followed=f"{time.monotonic() - started:.1f}s")
         return info
 
+    def _never_starts(self, handle: SlurmHandle, verdict: str) -> JobInfo:
+        """Cancel a job that can never start; its final record says why, what it asked for and
+        what the partition offers."""
+        assert handle.job_id is not None
+        request = describe_request(self.client.job_fields(handle.job_id))
+        offer = describe_partition(self.client, handle.partition)
+        hint = HINTS.get(reason_key(verdict), "")
+        message = (f"{verdict}. It asks for {request}; {offer}"
+                   + (f". Hint: {hint}" if hint else ""))
+        self.logger.warning("slurm job can never start", job=handle.job_dir, slurm_job=handle.job_id,
+                            reason=reason_key(verdict))
+        with contextlib.suppress(SlurmCommandError):
+            self.client.cancel(handle.job_id)
+        self._note(handle, f"py2rely: SLURM job {handle.job_id} can never start, cancelled: {message}")
+        return JobInfo(handle.job_id, NEVER_STARTS, reason=message)
+
     def _outcome(self, handle: SlurmHandle, info: JobInfo | None) -> ExitOutcome:
         job_id = handle.job_id
+        if info is not None and info.state == NEVER_STARTS:
+            return ExitOutcome("Failed", None, f"SLURM job {job_id} can never start: {info.reason}")
         if info is None:
             # Purged from slurmctld (MinJobAge) and no accounting: the markers are all that is left.
             return outcome_from_markers(handle.job_path, None,

@@ -26,6 +26,7 @@ ACTIVE_STATES = frozenset({
 })
 _UNKNOWN_JOB = re.compile(r"invalid job id|unknown job", re.I)
 _FIELD = re.compile(r"(\w+)=(\S*)")
+_ANY_FIELD = re.compile(r"(?:^|\s)([\w/:]+)=(\S*)")  # keys such as CPUs/Task and ReqB:S:C:T
 
 
 class SlurmCommandError(Py2relyError):
@@ -94,15 +95,54 @@ class SlurmClient:
             raise SlurmCommandError(f"sbatch refused {script}: {why}")
         return job_id
 
-    def queue_state(self, job_id: str) -> str | None:
-        """The job's state from squeue, or None when squeue no longer knows the job."""
-        result = self._run(["squeue", "--noheader", "--states=all", "--jobs", job_id, "--format=%T"])
+    def queue_status(self, job_id: str) -> tuple[str, str] | None:
+        """(state, reason) from squeue, or None when squeue no longer knows the job. The reason
+        is SLURM's why-pending ("Priority", "Resources", "PartitionConfig", ...), "None" if none."""
+        result = self._run(["squeue", "--noheader", "--states=all", "--jobs", job_id, "--format=%T|%r"])
         if result.returncode != 0:
             if _UNKNOWN_JOB.search(result.stderr):
                 return None
             raise SlurmCommandError(f"squeue --jobs {job_id} failed: {_first_error(result.stderr)}")
-        words = result.stdout.split()
-        return words[0].upper() if words else None
+        line = result.stdout.strip().splitlines()[0] if result.stdout.strip() else ""
+        if not line:
+            return None
+        state, _, reason = line.partition("|")
+        return state.strip().upper(), reason.strip()
+
+    def queue_state(self, job_id: str) -> str | None:
+        """The job's state from squeue, or None when squeue no longer knows the job."""
+        status = self.queue_status(job_id)
+        return status[0] if status else None
+
+    def job_fields(self, job_id: str) -> dict[str, str]:
+        """`scontrol show job` as key=value pairs ({} when SLURM does not know the job)."""
+        result = self._run(["scontrol", "--oneliner", "show", "job", job_id])
+        if result.returncode != 0:
+            return {}
+        return dict(_ANY_FIELD.findall(result.stdout.splitlines()[0] if result.stdout else ""))
+
+    def partition_nodes(self, partition: str) -> list[tuple[int, str, str, str, str]]:
+        """Groups of nodes of ``partition`` ("" = the default one): (count, CPUs per node,
+        memory per node in MB, GRES, state) as sinfo prints them; [] when sinfo fails."""
+        words = ["sinfo", "--noheader", "--format=%D|%c|%m|%G|%T"]
+        if partition:
+            words.insert(1, f"--partition={partition}")
+        result = self._run(words)
+        if result.returncode != 0:
+            return []
+        groups = []
+        for line in result.stdout.splitlines():
+            parts = line.strip().split("|")
+            if len(parts) == 5 and parts[0].isdigit():
+                groups.append((int(parts[0]), parts[1], parts[2], parts[3], parts[4]))
+        return groups
+
+    def partition_fields(self, partition: str) -> dict[str, str]:
+        """`scontrol show partition` as key=value pairs ({} when it fails)."""
+        result = self._run(["scontrol", "--oneliner", "show", "partition", partition])
+        if result.returncode != 0:
+            return {}
+        return dict(_FIELD.findall(result.stdout.splitlines()[0] if result.stdout else ""))
 
     def show_job(self, job_id: str) -> JobInfo | None:
         """scontrol's record of the job (kept for MinJobAge after it ends), or None."""

@@ -45,12 +45,23 @@ class SlurmSettings:
     poll_interval: float = 10.0  # seconds between squeue polls
     retries: int = 0  # resubmissions after NODE_FAIL or PREEMPTED
     template: str = ""  # path of a user template; "" = the bundled one
+    nodes: int = 0  # --nodes; 0 = one node unless the launcher is srun (mpirun starts ranks locally)
+    unavailable_grace: float = 300.0  # seconds a job may wait with no usable node in its partition
 
     def partition(self, resource: str) -> str:
         return self.gpu_partition if resource == "gpu" else self.cpu_partition
 
     def time_limit(self, resource: str) -> str:
         return self.gpu_time_limit if resource == "gpu" else self.cpu_time_limit
+
+    def node_count(self) -> str:
+        """--nodes for every job: the setting, else 1 unless srun places the ranks. The embedded
+        runtime's mpirun (like any mpirun started inside the root) starts every rank on the
+        node the batch script runs on, so an allocation spread over two nodes would only waste
+        the second (and a 3-task job on 2-CPU nodes asked for two)."""
+        if self.nodes:
+            return str(self.nodes)
+        return "" if self.mpi_launcher == "srun" else "1"
 
     def launcher(self) -> str:
         """The MPI launch prefix for render_job_script ({ranks} and {threads} are filled later)."""
@@ -166,6 +177,8 @@ _PARSERS: dict[str, Callable[[str, Any], Any]] = {
     "poll_interval": _seconds,
     "retries": lambda k, v: _integer(k, v, 0),
     "template": _template,
+    "nodes": lambda k, v: _integer(k, v, 0),
+    "unavailable_grace": _seconds,
 }
 SETTING_NAMES = tuple(field.name for field in fields(SlurmSettings))
 assert set(SETTING_NAMES) == set(_PARSERS)

@@ -14,11 +14,15 @@ from pathlib import Path
 import click
 
 from py2rely_core.cli import CONTEXT_SETTINGS, optional_bool
-from py2rely_core.errors import InputError
+from py2rely_core.cli_types import FiniteFloatRange
+from py2rely_core.errors import InputError, ParameterError
+from py2rely_core.plugins import get_plugins
+from py2rely_core.settings import parse_setting_overrides
 from py2rely_core.star import check_particles_match_tomograms, read_particles, read_tomograms
 from py2rely_plugins.relion5 import runtime as rt
 from py2rely_plugins.relion5.sta.cli import StaRequest, print_outcome, run_sta
 from py2rely_plugins.relion5.sta.params import (
+    Parameters,
     build_parameters,
     load_parameters,
     parse_binning_list,
@@ -59,8 +63,9 @@ def simulate_dataset(data_dir: Path, options: dict[str, str], seed: int) -> None
     if record.is_file():
         _progress(f"reusing the simulated dataset in {data_dir}")
         return
-    root = click.get_current_context().find_root().command
-    simulate = root.commands.get("simulate") if isinstance(root, click.Group) else None
+    context = click.get_current_context().find_root()
+    root = context.command
+    simulate = root.get_command(context, "simulate") if isinstance(root, click.Group) else None
     if simulate is None:
         raise InputError("py2rely demo", "the `simulate` plugin is not installed",
                          "the bundled plugin py2rely_plugins.simulate")
@@ -95,11 +100,19 @@ def write_parameters(project: Path, data_dir: Path, binning_list: list[int], pro
         # One round of CTF refinement and polishing shows both; each round costs a bin-1
         # refinement, the dearest job of the demo (docs/demo.md).
         params.high_resolution.max_rounds = DEMO_POLISHING_ROUNDS
-    if path.is_file() and load_parameters(path) == params:
+    if path.is_file() and _load_or_none(path) == params:
         return path
     project.mkdir(parents=True, exist_ok=True)
     save_parameters(params, path)
     return path
+
+
+def _load_or_none(path: Path) -> Parameters | None:
+    """The demo's own parameter file, or None when it is from an older py2rely (then rewritten)."""
+    try:
+        return load_parameters(path)
+    except ParameterError:
+        return None
 
 
 def make_template(project: Path, data_dir: Path, parameter_file: Path) -> Path:
@@ -119,6 +132,17 @@ def make_template(project: Path, data_dir: Path, parameter_file: Path) -> Path:
     return output
 
 
+def check_names(initial_model: str, class_selection: str | None, executor: str,
+                executor_settings: tuple[str, ...]) -> None:
+    """Plugin names and executor settings are checked before minutes of simulation."""
+    plugins = get_plugins()
+    plugins.get("initial_model_strategies", initial_model)
+    if class_selection:
+        plugins.get("class_selectors", class_selection)
+    # The demo's parameter file has no executor section: the settings are the overrides alone.
+    plugins.get("executors", executor).create(parse_setting_overrides(executor_settings))
+
+
 @click.command("demo", context_settings=CONTEXT_SETTINGS)
 @click.option("-o", "--output", default="py2rely-demo", show_default=True, type=click.Path(file_okay=False),
               help="Directory for the dataset (data/) and the RELION project (project/).")
@@ -132,7 +156,7 @@ def make_template(project: Path, data_dir: Path, parameter_file: Path) -> Path:
                    "[default: reconstruct for picks with angles, reference for positions].")
 @optional_bool("-rc3d", "--run-class3D", "run_class3d", help="Auto-Class3D after the first refinement.")
 @click.option("-cs", "--class-selection", default=None, help="Class selector (with --run-class3D).")
-@click.option("--decoy-fraction", default=0.0, show_default=True, type=click.FloatRange(0, 0.9),
+@click.option("--decoy-fraction", default=0.0, show_default=True, type=FiniteFloatRange(0, 0.9),
               help="Share of picks with no particle (for --run-class3D).")
 @click.option("--particles", default=int(DEMO_DATASET["particles"]), show_default=True,
               type=click.IntRange(min=4), help="Particles per tilt series.")
@@ -155,6 +179,7 @@ def demo_command(output: str, binning_list: str, picks: str, initial_model: str 
         binnings = parse_binning_list(binning_list)
     except ValueError as exc:
         raise InputError("--binning-list", str(exc), "e.g. 4,2") from None
+    check_names(initial_model, class_selection, executor, executor_settings_)
     base = Path(output).resolve()
     data_dir, project = base / "data", base / "project"
     if not dry_run:

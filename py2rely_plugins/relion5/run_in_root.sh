@@ -6,6 +6,13 @@
 # name. Mounts are made in a private mount namespace and processes live in a private PID
 # namespace: when the program ends (or its process group is killed) the kernel tears both down,
 # so nothing stays mounted and no MPI rank outlives the job.
+#
+# Every job also gets its own temporary directories: a fresh tmpfs on /run (TMPDIR=/run/tmp) and
+# on /dev/shm, seen only inside its mount namespace. Open MPI/PRRTE/PMIx name their session
+# directory, rendezvous files and shared-memory segments after the launcher's PID, and that PID is
+# 1 in every job's PID namespace: with the host's /tmp and /dev/shm, two MPI jobs running at once
+# used the same names and failed at random in MPI_Init (segfaults in PMIx, PMIX_ERR_FILE_OPEN_FAILURE).
+# A tmpfs vanishes with its namespace, so nothing is left behind even when the job is killed.
 set -eu
 
 if [ "${PY2RELY_INSIDE_RELION_ROOT:-}" = 1 ]; then
@@ -37,12 +44,19 @@ exec unshare --mount --propagation private --pid --fork --kill-child -- sh -eu -
     mount -t proc proc "$root/proc"
     mount --rbind /dev "$root/dev"
     mount --rbind /sys "$root/sys"
+    mount -t tmpfs -o mode=0755,nosuid,nodev py2rely-run "$root/run"
+    mkdir -m 1777 "$root/run/tmp"
+    if [ -d "$root/dev/shm" ]; then
+        mount -t tmpfs -o mode=1777,nosuid,nodev py2rely-shm "$root/dev/shm"
+    fi
     cwd=$(pwd)
     # The root has its own libraries: host library paths must not leak in.
     unset LD_LIBRARY_PATH LD_PRELOAD PYTHONHOME PYTHONPATH
     export PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin
     export HOME="${HOME:-/root}"
     export PY2RELY_INSIDE_RELION_ROOT=1
+    # RELION itself writes no temporary files (its scratch is --scratch_dir); this is for MPI.
+    export TMPDIR=/run/tmp
     if [ "$(id -u)" = 0 ]; then
         export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
     fi

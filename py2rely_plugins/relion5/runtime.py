@@ -23,6 +23,7 @@ from importlib import resources
 from pathlib import Path
 
 from py2rely_core.errors import RuntimeNotFound
+from py2rely_core.progress import ProgressTask, progress_task
 
 HOME_ENV = "PY2RELY_RELION_HOME"
 SETUP_ENV = "PY2RELY_RELION_SETUP"
@@ -205,27 +206,55 @@ def ensure_debootstrap(progress: Callable[[str], None]) -> str:
     return shutil.which("debootstrap") or "/usr/sbin/debootstrap"
 
 
+class DebootstrapProgress:
+    """debootstrap's output as one progress bar: first the packages downloaded (how many there
+    will be is not known yet), then the packages unpacked and configured, against twice the number
+    downloaded."""
+
+    def __init__(self, task: ProgressTask) -> None:
+        self.task = task
+        self.retrieved = 0
+        self.installed = 0
+
+    def feed(self, line: str) -> None:
+        words = line.split()
+        if line.startswith("I: Retrieving") and len(words) == 4:  # "I: Retrieving NAME VERSION"
+            self.retrieved += 1
+            self.task.update(completed=self.retrieved, package=words[2],
+                             description=f"downloading Debian {DEBIAN_SUITE} packages")
+        elif line.startswith(("I: Unpacking", "I: Configuring")) and self.retrieved:
+            self.installed += 1
+            total = 2 * self.retrieved
+            self.task.update(completed=min(self.installed, total), total=total,
+                             description="installing the packages", package=" ".join(words[1:3]))
+
+    def finish(self) -> None:
+        if self.retrieved:
+            self.task.update(completed=2 * self.retrieved, total=2 * self.retrieved)
+
+
 def _debootstrap(debootstrap: str, target: Path, progress: Callable[[str], None]) -> None:
     command = [
         debootstrap, "--variant=minbase", f"--include={','.join(DEBIAN_PACKAGES)}",
         DEBIAN_SUITE, str(target),
     ]
     log_path = target.parent / "debootstrap.log"
-    started = time.monotonic()
-    retrieved = 0
+
+    def emit(message: str, fields: dict) -> None:  # off a terminal: a line now and then
+        done = f" ({fields['done']} packages)" if "done" in fields else ""
+        progress(f"{message}{done}")
+
     with open(log_path, "w", encoding="utf-8") as log, subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
-    ) as process:
+    ) as process, progress_task(f"downloading Debian {DEBIAN_SUITE} packages", emit=emit) as task:
         assert process.stdout is not None
+        packages = DebootstrapProgress(task)
         for line in process.stdout:
             log.write(line)
-            if line.startswith("I: Retrieving"):
-                retrieved += 1
-                progress(f"downloading Debian {DEBIAN_SUITE} packages: {retrieved} retrieved, "
-                         f"{time.monotonic() - started:.0f} s")
-            elif line.startswith(("I: Extracting", "I: Unpacking", "I: Configuring")):
-                progress(f"{line[3:].strip()[:60]} ({time.monotonic() - started:.0f} s)")
+            packages.feed(line)
         code = process.wait()
+        if code == 0:
+            packages.finish()
     if code != 0:
         tail = log_path.read_text(encoding="utf-8").strip().splitlines()[-1:] or [""]
         raise RuntimeNotFound(f"debootstrap failed (exit {code}): {tail[0]} (full log: {log_path})")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from py2rely_core.cli_types import FINITE_FLOAT
 from py2rely_plugins.simulate.config import SimulationConfig
 from py2rely_plugins.simulate.picks import PICK_MODELS
 
@@ -12,8 +13,8 @@ DEFAULTS = SimulationConfig()
 
 
 def _option(name: str, field: str, kind: type, help: str) -> click.Option:
-    return click.option(name, field, type=kind, default=getattr(DEFAULTS, field), show_default=True,
-                        help=help)
+    return click.option(name, field, type=FINITE_FLOAT if kind is float else kind,
+                        default=getattr(DEFAULTS, field), show_default=True, help=help)
 
 
 @click.command("simulate", context_settings=CONTEXT_SETTINGS)

@@ -92,6 +92,10 @@ class SimulationConfig:
     # ---- validation ---------------------------------------------------------------------------
     def validated(self) -> SimulationConfig:
         """This configuration with the symmetry normalised; InputError naming the option if not valid."""
+        for item in dataclasses.fields(self):
+            value = getattr(self, item.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise InputError(f"--{item.name.replace('_', '-')}", f"{value}", "a finite number")
         _at_least("--tilt-series", self.tilt_series, 1)
         _at_most("--tilt-series", self.tilt_series, 99)
         _at_least("--particles", self.particles, 1)

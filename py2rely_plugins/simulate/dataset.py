@@ -15,9 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from py2rely_core.atomic import replace_directory
+from py2rely_core.atomic import parent_directories, replace_directory
 from py2rely_core.errors import InputError
 from py2rely_core.log import get_logger
+from py2rely_core.progress import progress_task
 from py2rely_plugins.simulate import output
 from py2rely_plugins.simulate.config import SimulationConfig
 from py2rely_plugins.simulate.ctf import Optics
@@ -76,20 +77,28 @@ def simulate(config: SimulationConfig, output_dir: str | os.PathLike[str], overw
              particles=config.particles, tilts=len(config.tilt_angles), patch=renderer.size,
              noise_sigma=round(noise_sigma, 4))
 
-    final_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = final_dir.parent / f".{final_dir.name}.partial-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    try:
-        for index, series in enumerate(all_series):
-            stack = renderer.stack(series, index, noise_sigma)
-            output.write_mrc(output.stack_path(staging, series), stack, config.pixel_size, stack=True)
-            log.info("tilt series written", name=series.name, particles=len(series.particles),
-                     seconds=round(time.monotonic() - started, 1))
-        parameters = _parameters(config, optics, all_series, renderer, signal_variance, noise_sigma)
-        output.write_dataset(staging, final_dir, config, optics, all_series, truth_phantom, parameters)
-        replace_directory(staging, final_dir)
-    finally:
+    images = len(all_series) * len(config.tilt_angles)
+    with parent_directories(final_dir.parent):
         shutil.rmtree(staging, ignore_errors=True)
+        try:
+            with progress_task("simulating tilt images", total=images,
+                               logger_name="py2rely.simulate") as task:
+                for index, series in enumerate(all_series):
+                    stack = renderer.stack(series, index, noise_sigma,
+                                           on_tilt=lambda: task.update(completed=task.completed + 1))
+                    output.write_mrc(output.stack_path(staging, series), stack, config.pixel_size,
+                                     stack=True)
+                    log.info("tilt series written", name=series.name, particles=len(series.particles),
+                             seconds=round(time.monotonic() - started, 1))
+            parameters = _parameters(config, optics, all_series, renderer, signal_variance, noise_sigma)
+            output.write_dataset(staging, final_dir, config, optics, all_series, truth_phantom,
+                                 parameters)
+            replace_directory(staging, final_dir)
+        except OSError as exc:  # name the output, not the hidden staging directory
+            raise OSError(exc.errno, exc.strerror or str(exc), str(final_dir)) from exc
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     seconds = time.monotonic() - started
     decoys = sum(int(s.picks["decoy"].sum()) for s in all_series)
     return Result(output=final_dir, tilt_series=len(all_series),

@@ -11,6 +11,7 @@ reconstruct_particle.cpp).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -111,14 +112,18 @@ class Renderer:
             _paste(image, self.patch(series, tilt, int(pick), geometry))
         return image
 
-    def stack(self, series: TiltSeries, series_index: int, noise_sigma: float) -> np.ndarray:
-        """All tilt images of a series, signal divided by ``noise_sigma`` plus unit-variance noise."""
+    def stack(self, series: TiltSeries, series_index: int, noise_sigma: float,
+              on_tilt: Callable[[], None] | None = None) -> np.ndarray:
+        """All tilt images of a series, signal divided by ``noise_sigma`` plus unit-variance noise;
+        ``on_tilt()`` is called after each image (progress)."""
         rng = rng_for(self.config, series_index, STREAM_NOISE)
         size = self.config.image_size
         out = np.empty((len(series.tilts), size, size), dtype=np.float32)
         for tilt in range(len(series.tilts)):
             signal = self.image(series, tilt) / noise_sigma
             out[tilt] = signal + rng.standard_normal((size, size))
+            if on_tilt is not None:
+                on_tilt()
         return out
 
 

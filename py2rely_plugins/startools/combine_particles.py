@@ -7,6 +7,7 @@ from typing import Any
 import click
 import pandas as pd
 
+from py2rely_core.atomic import refuse_existing
 from py2rely_core.errors import InputError
 from py2rely_core.log import get_logger
 from py2rely_core.star import PIXEL_SIZE_TOLERANCE, ParticleSet, read_particles, write_star
@@ -18,31 +19,12 @@ from py2rely_plugins.startools.inputs import (
 )
 from py2rely_plugins.startools.optics import merge_optics
 
-PARAMS: list[click.Parameter] = [
-    click.Option(["-i", "--input", "inputs"], multiple=True, required=True,
-                 type=click.Path(dir_okay=False),
-                 help="Particles STAR file; repeat the option for each file."),
-    click.Option(["-o", "--output"], default="input/full_picks.star", show_default=True,
-                 type=click.Path(dir_okay=False),
-                 help="Combined particles STAR to write (its directory is created)."),
-    click.Option(["-sm", "--skip-missing"], is_flag=True, default=False,
-                 help="Skip input files that do not exist (listed in a warning) instead of failing."),
-]
 
-
-class CombineParticles:
-    name = "combine-particles"
-    description = ("Combine RELION 5 particle files into one: optics groups renumbered, kept apart "
-                   "when their optics differ.")
-    params = PARAMS
-
-    def run(self, **options: Any) -> None:
-        combine_particles(**options)
-
-
-def combine_particles(inputs: tuple[str, ...], output: str, skip_missing: bool) -> None:
+def combine_particles(inputs: tuple[str, ...], output: str, skip_missing: bool,
+                      overwrite: bool = False) -> None:
     logger = get_logger("prepare.combine_particles")
     refuse_output_among_inputs(output, inputs)
+    refuse_existing(output, "--output", overwrite)
     sets = [read_particles(path) for path in existing_inputs(inputs, skip_missing, logger)]
     optics_tables = [(str(s.path), _optics_of(s)) for s in sets]
     refuse_duplicate_tomograms([(str(s.path), s.particles["rlnTomoName"]) for s in sets])

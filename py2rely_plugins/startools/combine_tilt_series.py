@@ -8,11 +8,10 @@ therefore be merged silently; the later one's name gets a suffix instead.
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 import pandas as pd
 
+from py2rely_core.atomic import refuse_existing
 from py2rely_core.log import get_logger
 from py2rely_core.star import read_tomograms, write_star
 from py2rely_plugins.startools.inputs import (
@@ -28,31 +27,11 @@ OPTICS_COLUMNS = (
 )
 VALUE_DECIMALS = 6
 
-PARAMS: list[click.Parameter] = [
-    click.Option(["-i", "--input", "inputs"], multiple=True, required=True,
-                 type=click.Path(dir_okay=False),
-                 help="Tomograms STAR file (data_global); repeat the option for each file."),
-    click.Option(["-o", "--output"], default="input/aligned_tilt_series.star", show_default=True,
-                 type=click.Path(dir_okay=False),
-                 help="Combined tomograms STAR to write (its directory is created)."),
-    click.Option(["-sm", "--skip-missing"], is_flag=True, default=False,
-                 help="Skip input files that do not exist (listed in a warning) instead of failing."),
-]
-
-
-class CombineTiltSeries:
-    name = "combine-tilt-series"
-    description = ("Combine RELION 5 tomograms STAR files into one; optics group names kept apart "
-                   "when their optics differ.")
-    params = PARAMS
-
-    def run(self, **options: Any) -> None:
-        combine_tilt_series(**options)
-
-
-def combine_tilt_series(inputs: tuple[str, ...], output: str, skip_missing: bool) -> None:
+def combine_tilt_series(inputs: tuple[str, ...], output: str, skip_missing: bool,
+                        overwrite: bool = False) -> None:
     logger = get_logger("prepare.combine_tilt_series")
     refuse_output_among_inputs(output, inputs)
+    refuse_existing(output, "--output", overwrite)
     paths = existing_inputs(inputs, skip_missing, logger)
     # Per-tilt-series files are named relative to the RELION project, not to this command's inputs;
     # they are carried over unchanged and checked by 'prepare relion5-parameters'.

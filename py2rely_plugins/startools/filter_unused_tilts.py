@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
 
 import click
 
+from py2rely_core.atomic import refuse_existing
 from py2rely_core.errors import InputError
 from py2rely_core.log import get_logger
 from py2rely_core.star import read_particles, read_star, read_tomograms, write_star
@@ -13,28 +14,22 @@ from py2rely_plugins.startools.inputs import refuse_output_among_inputs
 
 NAMES_SHOWN = 10
 
-PARAMS: list[click.Parameter] = [
-    click.Option(["-p", "--particles"], required=True, type=click.Path(dir_okay=False),
-                 help="Particles STAR whose tomograms are kept."),
-    click.Option(["-t", "--tomograms"], required=True, type=click.Path(dir_okay=False),
-                 help="Tomograms STAR (data_global) to filter; it is read, never changed."),
-    click.Option(["-o", "--output"], required=True, type=click.Path(dir_okay=False),
-                 help="New tomograms STAR to write (not the input; its directory is created)."),
-]
+FILTERED_SUFFIX = "_filtered"
 
 
-class FilterUnusedTilts:
-    name = "filter-unused-tilts"
-    description = "Write a new tomograms STAR without the tomograms that have no particles."
-    params = PARAMS
-
-    def run(self, **options: Any) -> None:
-        filter_unused_tilts(**options)
+def beside(tomograms: str) -> str:
+    """Where the filtered file goes without -o: next to the input, which py2rely 0.7.1 overwrote."""
+    path = Path(tomograms)
+    return str(path.with_name(f"{path.stem}{FILTERED_SUFFIX}{path.suffix or '.star'}"))
 
 
-def filter_unused_tilts(particles: str, tomograms: str, output: str) -> None:
+def filter_unused_tilts(particles: str, tomograms: str, output: str | None,
+                        overwrite: bool = False) -> None:
     logger = get_logger("prepare.filter_unused_tilts")
+    in_place = output is None
+    output = beside(tomograms) if output is None else output
     refuse_output_among_inputs(output, [tomograms, particles])
+    refuse_existing(output, "--output", overwrite)
     used = set(read_particles(particles).particles["rlnTomoName"].astype(str))
     tomogram_set = read_tomograms(tomograms, check_tilts=False)
     listed = tomogram_set.table["rlnTomoName"].astype(str)
@@ -58,3 +53,6 @@ def filter_unused_tilts(particles: str, tomograms: str, output: str) -> None:
         f"without particles{': ' + ', '.join(removed[:NAMES_SHOWN]) if removed else ''}"
         + (" ..." if len(removed) > NAMES_SHOWN else "")
     )
+    if in_place:
+        click.echo(f"note: {tomograms} is unchanged (py2rely 0.7.1 filtered it in place); use "
+                   f"{output} as the tomograms STAR (-ts of prepare relion5-parameters)")

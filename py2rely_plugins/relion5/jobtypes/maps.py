@@ -4,9 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from py2rely_core.interfaces import Command, Node
+from py2rely_core.interfaces import Command, Node, OutputCheck
 from py2rely_plugins.relion5.jobtypes import labels
-from py2rely_plugins.relion5.jobtypes.base import HALFMAP, MAP, MASK, NO, YES, RelionJobType, is_yes, number
+from py2rely_plugins.relion5.jobtypes.base import (
+    HALFMAP,
+    MAP,
+    MASK,
+    NO,
+    YES,
+    RelionJobType,
+    is_yes,
+    number,
+    relion_number,
+)
 
 
 class MaskCreate(RelionJobType):
@@ -26,8 +36,11 @@ class MaskCreate(RelionJobType):
         if number(options["angpix"]) > 0:
             args += ["--angpix", options["angpix"]]
         args += ["--ini_threshold", options["inimask_threshold"], "--extend_inimask",
-                 options["extend_inimask"], "--width_soft_edge", options["width_mask_edge"],
-                 "--j", options["nr_threads"]]
+                 options["extend_inimask"], "--width_soft_edge", options["width_mask_edge"]]
+        if is_yes(options["do_helix"]):
+            args += ["--helix", "--z_percentage",
+                     relion_number(number(options["helical_z_percentage"]) / 100.0)]
+        args += ["--j", options["nr_threads"]]
         return [self.command("relion_mask_create", args, options, job_dir)]
 
     def input_nodes(self, options: Mapping[str, str]) -> list[Node]:
@@ -77,3 +90,6 @@ class PostProcess(RelionJobType):
 
     def required_outputs(self, options: Mapping[str, str], job_dir: str) -> list[str]:
         return [f"{job_dir}postprocess.star", f"{job_dir}postprocess.mrc"]
+
+    def output_checks(self, options: Mapping[str, str], job_dir: str) -> list[OutputCheck]:
+        return [OutputCheck(f"{job_dir}postprocess.star", "general", ("rlnFinalResolution",))]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from py2rely_core.interfaces import Command, Node
+from py2rely_core.interfaces import Command, Node, OutputCheck
 from py2rely_plugins.relion5.conventions import OVERSAMPLING, gold_standard_rank_problem, healpix_order
 from py2rely_plugins.relion5.jobtypes import labels
 from py2rely_plugins.relion5.jobtypes.base import (
@@ -15,23 +15,35 @@ from py2rely_plugins.relion5.jobtypes.base import (
     TOMO_INPUT,
     YES,
     RelionJobType,
-    _format,
     is_yes,
     number,
-    split_args,
+    relion_number,
 )
 
 REFINE_COMMON = {
-    **TOMO_INPUT, **COMPUTE_REFINE, "fn_cont": "", "fn_ref": "", "fn_mask": "",
+    **TOMO_INPUT, **COMPUTE_REFINE, "do_pad1": NO, "fn_cont": "", "fn_ref": "", "fn_mask": "",
     "ref_correct_greyscale": NO, "trust_ref_size": YES, "ini_high": "60", "sym_name": "C1",
     "do_ctf_correction": YES, "ctf_intact_first_peak": NO, "particle_diameter": "200",
     "do_zero_mask": YES, "do_blush": NO, "sampling": "7.5 degrees", "offset_range": "5",
     "offset_step": "1", "relax_sym": "", "sigma_tilt": "-1", "do_helix": NO,
 }
+# RELION 5.1 added the choice of Blush model (written as --blush_model after --blush).
+REFINE_RELEASE_OPTIONS = {"5.0": {}, "5.1": {"blush_version": "v1.0"}}
+# RELION's InitialModel job always searches this offset range and step (pixels); it has no job
+# option for them (pipeline_jobs.cpp, getCommandsInimodelJob).
+INITIAL_MODEL_OFFSET_RANGE, INITIAL_MODEL_OFFSET_STEP = 6, 2
 
 
 class RefineJob(RelionJobType):
     """Shared command pieces of Class3D and Refine3D (relion_refine with tomo inputs)."""
+
+    @staticmethod
+    def blush_args(options: Mapping[str, str]) -> list[str]:
+        if not is_yes(options["do_blush"]):
+            return []
+        if "blush_version" in options:  # the releases that have the option write the flag
+            return ["--blush", "--blush_model", options["blush_version"]]
+        return ["--blush"]
 
     def reference_args(self, options: Mapping[str, str]) -> list[str]:
         args = [*self.tomo_input_args(options, True)]
@@ -75,7 +87,7 @@ class RefineJob(RelionJobType):
         return args
 
     def input_nodes(self, options: Mapping[str, str]) -> list[Node]:
-        nodes = self.tomo_inputs(options, True)
+        nodes = self.tomo_inputs(options)
         if options["fn_ref"] and options["fn_ref"] != "None":
             nodes.append(Node(options["fn_ref"], MAP))
         if options["fn_mask"]:
@@ -90,16 +102,16 @@ class Refine3DTomo(RefineJob):
             directory="Refine3D", is_tomo=True, resource="gpu", has_mpi=True, has_threads=True,
             defaults={**REFINE_COMMON, "do_solvent_fsc": NO, "auto_local_sampling": "1.8 degrees",
                       "auto_faster": NO},
+            release_options=REFINE_RELEASE_OPTIONS,
         )
 
     def commands(self, options: Mapping[str, str], job_dir: str) -> list[Command]:
         problem = gold_standard_rank_problem(self.ranks(options))
         if problem:
             raise ValueError(f"Refine3D nr_mpi {problem}")
+        self.refuse_helix(options)
         args = ["--o", f"{job_dir}run", "--auto_refine", "--split_random_halves",
-                *self.reference_args(options)]
-        if is_yes(options["do_blush"]):
-            args.append("--blush")
+                *self.reference_args(options), *self.blush_args(options)]
         args += self.compute_args(options)
         if is_yes(options["auto_faster"]):
             args += ["--auto_ignore_angles", "--auto_resol_angles"]
@@ -117,7 +129,7 @@ class Refine3DTomo(RefineJob):
             "--auto_local_healpix_order",
             str(healpix_order(options["auto_local_sampling"]) - OVERSAMPLING),
             "--offset_range", options["offset_range"],
-            "--offset_step", _format(number(options["offset_step"]) * 2**OVERSAMPLING),
+            "--offset_step", relion_number(number(options["offset_step"]) * 2**OVERSAMPLING),
             "--sym", options["sym_name"], "--low_resol_join_halves", "40", "--norm", "--scale",
         ]
         if options["relax_sym"]:
@@ -138,6 +150,11 @@ class Refine3DTomo(RefineJob):
         return [f"{run}_data.star", f"{run}_model.star", f"{run}_class001.mrc",
                 f"{run}_half1_class001_unfil.mrc", f"{run}_half2_class001_unfil.mrc"]
 
+    def output_checks(self, options: Mapping[str, str], job_dir: str) -> list[OutputCheck]:
+        run = f"{job_dir}run"
+        return [self.particles_check(f"{run}_data.star", self.direct_particles(options)),
+                OutputCheck(f"{run}_model.star", "model_general", ("rlnCurrentResolution",))]
+
 
 class Class3DTomo(RefineJob):
     def __init__(self) -> None:
@@ -147,9 +164,11 @@ class Class3DTomo(RefineJob):
             defaults={**REFINE_COMMON, "tau_fudge": "1", "nr_classes": "1", "nr_iter": "25",
                       "do_fast_subsets": NO, "highres_limit": "-1", "dont_skip_align": YES,
                       "do_local_ang_searches": NO, "sigma_angles": "5", "allow_coarser": NO},
+            release_options=REFINE_RELEASE_OPTIONS,
         )
 
     def commands(self, options: Mapping[str, str], job_dir: str) -> list[Command]:
+        self.refuse_helix(options)
         args = ["--o", f"{job_dir}run", *self.reference_args(options), *self.compute_args(options),
                 *self.ctf_args(options), "--iter", options["nr_iter"], "--tau2_fudge",
                 options["tau_fudge"], "--particle_diameter", options["particle_diameter"]]
@@ -160,8 +179,7 @@ class Class3DTomo(RefineJob):
             args.append("--zero_mask")
         if number(options["highres_limit"]) > 0:
             args += ["--strict_highres_exp", options["highres_limit"]]
-        if is_yes(options["do_blush"]):
-            args.append("--blush")
+        args += self.blush_args(options)
         if options["fn_mask"]:
             args += ["--solvent_mask", options["fn_mask"]]
         if not is_yes(options["dont_skip_align"]):
@@ -170,11 +188,11 @@ class Class3DTomo(RefineJob):
             args += ["--oversampling", str(OVERSAMPLING), "--healpix_order",
                      str(healpix_order(options["sampling"]) - OVERSAMPLING)]
             if is_yes(options["do_local_ang_searches"]):
-                args += ["--sigma_ang", _format(number(options["sigma_angles"]) / 3.0)]
+                args += ["--sigma_ang", relion_number(number(options["sigma_angles"]) / 3.0)]
                 if options["relax_sym"]:
                     args += ["--relax_sym", options["relax_sym"]]
             args += ["--offset_range", options["offset_range"], "--offset_step",
-                     _format(number(options["offset_step"]) * 2**OVERSAMPLING)]
+                     relion_number(number(options["offset_step"]) * 2**OVERSAMPLING)]
             if is_yes(options["allow_coarser"]):
                 args.append("--allow_coarser_sampling")
         args += ["--sym", options["sym_name"], "--norm", "--scale", *self.tail_args(options)]
@@ -192,7 +210,10 @@ class Class3DTomo(RefineJob):
                  Node(f"{root}_optimiser.star", "OptimiserData.star.relion.class3d")]
         for k in range(1, int(number(options["nr_classes"])) + 1):
             nodes.append(Node(f"{root}_class{k:03d}.mrc", "DensityMap.mrc.relion.class3d"))
-        nodes.append(Node(f"{root}_optimisation_set.star", "TomoOptimisationSet.star.relion.class3d"))
+        # RELION declares the last iteration's optimisation set and, for tomo jobs, also
+        # run_optimisation_set.star (getCommandsClass3DJob).
+        nodes += [Node(f"{root}_optimisation_set.star", "TomoOptimisationSet.star.relion.class3d"),
+                  Node(f"{job_dir}run_optimisation_set.star", "TomoOptimisationSet.star.relion.class3d")]
         return nodes
 
     def required_outputs(self, options: Mapping[str, str], job_dir: str) -> list[str]:
@@ -200,6 +221,11 @@ class Class3DTomo(RefineJob):
         classes = int(number(options["nr_classes"]))
         return [f"{root}_data.star", f"{root}_model.star",
                 *(f"{root}_class{k:03d}.mrc" for k in range(1, classes + 1))]
+
+    def output_checks(self, options: Mapping[str, str], job_dir: str) -> list[OutputCheck]:
+        root = self.iteration_root(options, job_dir)
+        return [self.particles_check(f"{root}_data.star", self.direct_particles(options)),
+                OutputCheck(f"{root}_model.star", "model_general", ("rlnCurrentResolution",))]
 
 
 class InitialModelTomo(RefineJob):
@@ -229,31 +255,37 @@ class InitialModelTomo(RefineJob):
         if is_yes(options["do_solvent"]):
             args.append("--flatten_solvent")
         args.append("--zero_mask")
+        # RELION writes the same search for every initial model; an --offset_range in other_args
+        # follows it, and relion_refine then warns and uses the later value.
         args += [*self.compute_args(options, pad="1"), "--particle_diameter",
-                 options["particle_diameter"], "--oversampling", "1"]
-        # RELION's GUI writes this sampling and search (pixels) for every initial model; one
-        # given in other_args replaces it instead of repeating the flags (RELION warns on
-        # repeats and uses the last).
-        extra = split_args(options.get("other_args", ""))
-        if "--healpix_order" not in extra:
-            args += ["--healpix_order", "1"]
-        if "--offset_range" not in extra:
-            args += ["--offset_range", "6", "--offset_step", "2"]
-        args += ["--auto_sampling", "--tau2_fudge", options["tau_fudge"], *self.tail_args(options)]
+                 options["particle_diameter"], "--oversampling", "1", "--healpix_order", "1",
+                 "--offset_range", str(INITIAL_MODEL_OFFSET_RANGE),
+                 "--offset_step", str(INITIAL_MODEL_OFFSET_STEP),
+                 "--auto_sampling", "--tau2_fudge", options["tau_fudge"], *self.tail_args(options)]
         refine = self.command("relion_refine", args, options, job_dir)
-        model = f"{job_dir}run_it{int(number(options['nr_iter'])):03d}_model.star"
+        model = f"{self.iteration_root(options, job_dir)}_model.star"
         align_symmetry = symmetry if run_c1 and symmetry.upper() != "C1" else "C1"
         align = Command("relion_align_symmetry", (
             "--i", model, "--o", f"{job_dir}initial_model.mrc", "--sym", align_symmetry,
             "--apply_sym", "--select_largest_class", "--pipeline_control", job_dir))
         return [refine, align]
 
+    @staticmethod
+    def iteration_root(options: Mapping[str, str], job_dir: str) -> str:
+        return f"{job_dir}run_it{int(number(options['nr_iter'])):03d}"
+
     def input_nodes(self, options: Mapping[str, str]) -> list[Node]:
-        return self.tomo_inputs(options, True)
+        return self.tomo_inputs(options)
 
     def output_nodes(self, options: Mapping[str, str], job_dir: str) -> list[Node]:
-        return [Node(f"{job_dir}initial_model.mrc", "DensityMap.mrc.relion.initialmodel"),
-                Node(f"{job_dir}run_optimisation_set.star", "TomoOptimisationSet.star.relion.initialmodel")]
+        nodes = [Node(f"{job_dir}initial_model.mrc", "DensityMap.mrc.relion.initialmodel"),
+                 Node(f"{job_dir}run_optimisation_set.star", "TomoOptimisationSet.star.relion.initialmodel")]
+        classes = int(number(options["nr_classes"]))
+        if classes > 1:  # RELION declares each class of the last iteration as well
+            root = self.iteration_root(options, job_dir)
+            nodes += [Node(f"{root}_class{k:03d}.mrc", "DensityMap.mrc.relion.initialmodel")
+                      for k in range(1, classes + 1)]
+        return nodes
 
     def required_outputs(self, options: Mapping[str, str], job_dir: str) -> list[str]:
         return [f"{job_dir}initial_model.mrc"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from py2rely_core.interfaces import Command, Node
+from py2rely_core.interfaces import Command, Node, OutputCheck
 from py2rely_plugins.relion5.jobtypes import labels
 from py2rely_plugins.relion5.jobtypes.base import NO, PARTS, YES, RelionJobType, number
 
@@ -31,6 +31,9 @@ class SelectJob(RelionJobType):
 
     def required_outputs(self, options: Mapping[str, str], job_dir: str) -> list[str]:
         return [f"{job_dir}particles.star"]
+
+    def output_checks(self, options: Mapping[str, str], job_dir: str) -> list[OutputCheck]:
+        return [self.particles_check(f"{job_dir}particles.star", [options["fn_data"]], at_most=True)]
 
 
 class RemoveDuplicates(SelectJob):
@@ -86,7 +89,10 @@ class JoinParticles(RelionJobType):
         return inputs
 
     def commands(self, options: Mapping[str, str], job_dir: str) -> list[Command]:
-        args = ["--combine", "--i", " ".join(self._inputs(options)), "--check_duplicates",
+        # RELION writes the list inside quotes with a space at each end (relion_star_handler
+        # splits it on white space).
+        files = f" {' '.join(self._inputs(options))} "
+        args = ["--combine", "--i", files, "--check_duplicates",
                 "rlnImageName", "--o", f"{job_dir}join_particles.star"]
         return [self.command("relion_star_handler", args, options, job_dir)]
 
@@ -98,3 +104,7 @@ class JoinParticles(RelionJobType):
 
     def required_outputs(self, options: Mapping[str, str], job_dir: str) -> list[str]:
         return [f"{job_dir}join_particles.star"]
+
+    def output_checks(self, options: Mapping[str, str], job_dir: str) -> list[OutputCheck]:
+        # Duplicates (the same rlnImageName in two inputs) are dropped: at most the sum.
+        return [self.particles_check(f"{job_dir}join_particles.star", self._inputs(options), at_most=True)]

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from py2rely_core.interfaces import Command, Node
+from py2rely_core.interfaces import Command, Node, OutputCheck
 from py2rely_plugins.relion5.jobtypes import labels
 from py2rely_plugins.relion5.jobtypes.base import (
     MASK,
     NO,
     POSTPROCESS,
     TOMO_INPUT,
+    TOMOGRAMS_BLOCK,
     YES,
     RelionJobType,
     is_yes,
@@ -20,13 +21,20 @@ from py2rely_plugins.relion5.jobtypes.base import (
 
 def reference_refinement_inputs(options: Mapping[str, str]) -> list[Node]:
     """Inputs of CtfRefine and Polish: particles, tomograms, half maps, mask and FSC."""
-    nodes = RelionJobType.tomo_inputs(options, False)
+    nodes = RelionJobType.tomo_inputs(options)
     nodes.append(Node(options["in_halfmaps"], "DensityMap.mrc.relion.tomo.halfmap.reconstruct"))
     if options["in_refmask"]:
         nodes.append(Node(options["in_refmask"], MASK))
     if options["in_post"]:
         nodes.append(Node(options["in_post"], POSTPROCESS))
     return nodes
+
+
+def tomograms_check(path: str, options: Mapping[str, str]) -> OutputCheck:
+    """A refined tomogram set: one row per input tomogram."""
+    direct = is_yes(options["use_direct_entries"]) and options["in_tomograms"]
+    return OutputCheck(path, TOMOGRAMS_BLOCK, ("rlnTomoName",),
+                       ((options["in_tomograms"], TOMOGRAMS_BLOCK),) if direct else ())
 
 
 class CtfRefineTomo(RelionJobType):
@@ -75,6 +83,9 @@ class CtfRefineTomo(RelionJobType):
     def required_outputs(self, options: Mapping[str, str], job_dir: str) -> list[str]:
         refined = is_yes(options["do_defocus"]) or is_yes(options["do_scale"])
         return [f"{job_dir}tomograms.star"] if refined else [f"{job_dir}optimisation_set.star"]
+
+    def output_checks(self, options: Mapping[str, str], job_dir: str) -> list[OutputCheck]:
+        return [tomograms_check(f"{job_dir}tomograms.star", options)]
 
 
 class FrameAlignTomo(RelionJobType):
@@ -131,3 +142,7 @@ class FrameAlignTomo(RelionJobType):
         if is_yes(options["do_motion"]):
             outputs.append(f"{job_dir}motion.star")
         return outputs
+
+    def output_checks(self, options: Mapping[str, str], job_dir: str) -> list[OutputCheck]:
+        return [tomograms_check(f"{job_dir}tomograms.star", options),
+                self.particles_check(f"{job_dir}particles.star", self.direct_particles(options))]

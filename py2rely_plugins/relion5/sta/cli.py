@@ -20,6 +20,7 @@ from py2rely_plugins.relion5.sta.report import format_resolution, render_table
 from py2rely_plugins.relion5.sta.truth import render_truth_table
 from py2rely_plugins.relion5.sta.validate import check_inputs, check_template
 from py2rely_plugins.relion5.sta.workflow import StaOutcome, StaPipeline, describe_strategy_choice
+from py2rely_plugins.relion5.versions import choose_release, job_types_for
 
 
 @dataclass
@@ -56,10 +57,15 @@ def run_sta(request: StaRequest, plugins: Plugins | None = None) -> StaOutcome:
     overrides = parse_setting_overrides(request.executor_settings)
     factory = plugins.get("executors", request.executor)
     executor = factory.create(executor_settings(params.executors, request.executor, overrides))
-    runtime = _runtime(params, request.dry_run)
+    runtime, version = _runtime(params, request.dry_run)
+    release = choose_release(version)
+    check = getattr(executor, "check", None)  # optional: can this executor run jobs here?
+    if runtime is not None and check is not None and not request.dry_run:
+        check(runtime.job_setup_lines())
     logger.info("inputs valid", tomograms=tomograms, particles=particles, strategy=strategy_name,
                 executor=request.executor,
-                relion=runtime.describe() if runtime else "not found (dry run)")
+                relion=runtime.describe() if runtime else "not found (dry run)",
+                job_options=release.describe())
 
     classify = None
     if request.run_class3d:
@@ -70,17 +76,25 @@ def run_sta(request: StaRequest, plugins: Plugins | None = None) -> StaOutcome:
 
     project = Project(project_root)
     runner = JobRunner(
-        project, executor, plugins.registry("job_types"), hook=plugins.hook,
-        setup_lines=runtime.job_setup_lines() if runtime else (), dry_run=request.dry_run,
-        echo=click.echo,
+        project, executor, job_types_for(plugins.registry("job_types"), release.release),
+        hook=plugins.hook, setup_lines=runtime.job_setup_lines() if runtime else (),
+        dry_run=request.dry_run, echo=click.echo, executor_name=request.executor,
     )
     pipeline = StaPipeline(params, runner, strategy, reference_template=request.reference_template,
-                           classify=classify)
+                           classify=classify, release=release.release)
     if request.dry_run:
         click.echo(f"Plan for {project_root} (nothing is run):")
+        if release.detected is None:
+            click.echo(f"No RELION found: job.star options of RELION {release.release}, "
+                       f"{release.note}.")
         return pipeline.execute()
-    with project.driver_lock():
-        return pipeline.execute()
+    from py2rely_plugins.relion5.report.refresh import ReportRefresher, refreshing
+
+    refresher = ReportRefresher(project_root)
+    with project.driver_lock(), refreshing(plugins.manager, refresher):
+        outcome = pipeline.execute()
+    outcome.report = str(refresher.index or "")
+    return outcome
 
 
 def _resolve(path: str, root: Path) -> Path:
@@ -90,14 +104,14 @@ def _resolve(path: str, root: Path) -> Path:
     return root / candidate
 
 
-def _runtime(params: Parameters, dry_run: bool) -> rt.Runtime | None:
+def _runtime(params: Parameters, dry_run: bool) -> tuple[rt.Runtime | None, str | None]:
+    """The RELION that runs the jobs and its version; (None, None) in a dry run without one."""
     try:
         runtime = rt.require(params.compute.setup_lines)
-        rt.version_or_error(runtime)
-        return runtime
+        return runtime, rt.version_or_error(runtime)
     except RuntimeNotFound:
         if dry_run:
-            return None
+            return None, None
         raise
 
 
@@ -112,6 +126,8 @@ def print_outcome(outcome: StaOutcome) -> None:
         click.echo(f"\nFinal resolution: {format_resolution(outcome.final_resolution)} "
                    f"({outcome.final_map})")
     print_truth(outcome)
+    if outcome.report:
+        click.echo(f"Report: {outcome.report}")
 
 
 def print_truth(outcome: StaOutcome) -> None:

@@ -1,9 +1,10 @@
 """``StaContext``: the one object STA steps are given (initial-model strategies, Auto-Class3D,
 the bin-1 polishing rounds and third-party plugins).
 
-What a step may read: ``params`` (the parameter file), ``project_root``, ``dry_run``.
+What a step may read: ``params`` (the parameter file), ``project_root``, ``dry_run``,
+``release`` (the RELION release whose job options the job.star files use, e.g. "5.1").
 How it adds jobs: build a ``PlannedJob`` with ``context.jobs`` (one builder per RELION job type,
-options in RELION's job.star names; ``planned.with_options(...)`` changes any of them) and run it
+options in the job.star names of ``release``; ``planned.with_options(...)`` changes any of them) and run it
 with ``context.run(planned)``, which reuses an identical finished job on a rerun and returns its
 ``JobResult``. In a dry run ``run`` returns a result with status "Planned" whose files do not exist.
 How it reports: ``context.report(...)`` adds a row to the final table, ``context.warn(...)`` a
@@ -25,6 +26,7 @@ from py2rely_plugins.relion5.sta.mask_threshold import threshold_for_map
 from py2rely_plugins.relion5.sta.options import JobOptions
 from py2rely_plugins.relion5.sta.params import BinningStage, Parameters
 from py2rely_plugins.relion5.sta.truth import GroundTruth, MapStats, TruthRow, measure_stage
+from py2rely_plugins.relion5.versions import NEWEST
 
 
 @dataclass
@@ -48,6 +50,7 @@ class StaOutcome:
     final_map: str = ""
     final_particles: str = ""
     final_resolution: float | None = None
+    report: str = ""  # index.html of the report the run wrote
 
 
 @dataclass(frozen=True)
@@ -67,9 +70,11 @@ class ReferenceStart:
 
 
 class StaContext:
-    def __init__(self, params: Parameters, runner: JobRunner, outcome: StaOutcome | None = None) -> None:
+    def __init__(self, params: Parameters, runner: JobRunner, outcome: StaOutcome | None = None,
+                 release: str = NEWEST) -> None:
         self.params = params
-        self.jobs = JobOptions(params)
+        self.release = release
+        self.jobs = JobOptions(params, release)
         self.project_root: Path = runner.project.root
         self.dry_run: bool = runner.dry_run
         self.outcome = outcome or StaOutcome()

@@ -10,7 +10,11 @@ from dataclasses import dataclass
 
 from py2rely_core.interfaces import PlannedJob
 from py2rely_plugins.relion5.jobtypes import labels
+from py2rely_plugins.relion5.jobtypes.base import split_args
+from py2rely_plugins.relion5.jobtypes.extract import PSEUDO_SUBTOMOS, STACKS_2D
+from py2rely_plugins.relion5.jobtypes.refine import INITIAL_MODEL_OFFSET_RANGE
 from py2rely_plugins.relion5.sta.params import BinningStage, Parameters
+from py2rely_plugins.relion5.versions import KNOWN_RELEASES, NEWEST
 
 YES, NO = "Yes", "No"
 
@@ -23,6 +27,12 @@ def num(value: float) -> str:
 
 def yes_no(flag: bool) -> str:
     return YES if flag else NO
+
+
+def exact(value: float) -> str:
+    """A derived length (Å) with all the digits RELION needs to recover a whole number from it
+    (RELION 5.1 divides box sizes in Å by the pixel size to get the binning)."""
+    return f"{round(float(value), 6):.12g}"
 
 
 def pixels(angstrom: float, stage: BinningStage, minimum: int = 1) -> int:
@@ -55,6 +65,14 @@ def with_offset_floor(other_args: str, offset_range_px: int, stage: BinningStage
     return f"{other_args} {floor}".strip()
 
 
+def offset_range_in(other_args: str) -> int | None:
+    """The --offset_range a user put in other_args (pixels), or None."""
+    words = split_args(other_args)
+    if "--offset_range" in words[:-1]:
+        return round(float(words[words.index("--offset_range") + 1]))
+    return None
+
+
 def with_angle_prior(other_args: str, sigma: float | None) -> str:
     if sigma is None or "--sigma_ang" in other_args:
         return other_args
@@ -76,7 +94,15 @@ def with_angular_cap(other_args: str, stage: BinningStage) -> str:
 
 @dataclass
 class JobOptions:
+    """One builder per RELION job type; options in the job.star names of RELION ``release``."""
+
     params: Parameters
+    release: str = NEWEST
+
+    def __post_init__(self) -> None:
+        if self.release not in KNOWN_RELEASES:
+            raise ValueError(f"py2rely writes the job options of RELION {', '.join(KNOWN_RELEASES)}, "
+                             f"not {self.release}")
 
     # -- shared pieces -------------------------------------------------------------------
 
@@ -100,8 +126,23 @@ class JobOptions:
 
     @staticmethod
     def _boxes(stage: BinningStage) -> dict[str, str]:
+        """Boxes in pixels at a binning (Reconstruct, and Extract up to RELION 5.0)."""
         return {"binning": str(stage.binning), "box_size": str(stage.extract_box),
                 "crop_size": str(stage.box) if stage.extract_box != stage.box else "-1"}
+
+    def _extract_boxes(self, stage: BinningStage) -> dict[str, str]:
+        """Extract's boxes and output format in the options of the release."""
+        stacks = self.params.extract.do_stack2d
+        if self.release == "5.0":
+            return {**self._boxes(stage), "do_stack2d": yes_no(stacks)}
+        # RELION 5.1: boxes in Å; it takes the binning as box_size_angst / (binned_size_pix ×
+        # tilt-series pixel size), so the Å sizes carry every digit of box × binning × pixel.
+        binned_pixel = self.params.inputs.tilt_series_pixel_size * stage.binning
+        cropped = stage.extract_box != stage.box
+        return {"box_size_angst": exact(stage.box * binned_pixel),
+                "precrop_size_angst": exact(stage.extract_box * binned_pixel) if cropped else "-1",
+                "binned_size_pix": str(stage.box),
+                "subtomo_format": STACKS_2D if stacks else PSEUDO_SUBTOMOS}
 
     # -- tomography programs ------------------------------------------------------------------
 
@@ -109,10 +150,9 @@ class JobOptions:
                 trajectories: str = "") -> PlannedJob:
         extract = self.params.extract
         options = {
-            **self._tomo_inputs(particles, tomograms, trajectories), **self._boxes(stage),
+            **self._tomo_inputs(particles, tomograms, trajectories), **self._extract_boxes(stage),
             "max_dose": num(extract.max_dose), "min_frames": str(extract.min_frames),
-            "do_stack2d": yes_no(extract.do_stack2d), "do_float16": yes_no(extract.do_float16),
-            **self._mpi(),
+            "do_float16": yes_no(extract.do_float16), **self._mpi(),
         }
         return PlannedJob(labels.EXTRACT, options, stage="extract", binning=stage.binning)
 
@@ -129,8 +169,8 @@ class JobOptions:
     # -- relion_refine ------------------------------------------------------------------------
 
     def refine3d(self, particles: str, reference: str, stage: BinningStage, ini_high: float,
-                 mask: str = "", local_from_start: bool = True, tomograms: str | None = None
-                 ) -> PlannedJob:
+                 mask: str = "", local_from_start: bool = True, tomograms: str | None = None,
+                 trajectories: str = "") -> PlannedJob:
         refine = self.params.refine3d
         settings = stage.refine3d
         # Angles known to within a few degrees: search locally from the first iteration
@@ -138,8 +178,8 @@ class JobOptions:
         sampling = settings.auto_local_sampling if local_from_start else settings.sampling
         offset_range = pixels(settings.offset_range, stage)
         options = {
-            **self._tomo_inputs(particles, tomograms), "fn_ref": reference, "fn_mask": mask,
-            "ref_correct_greyscale": yes_no(refine.ref_correct_greyscale),
+            **self._tomo_inputs(particles, tomograms, trajectories), "fn_ref": reference,
+            "fn_mask": mask, "ref_correct_greyscale": yes_no(refine.ref_correct_greyscale),
             "trust_ref_size": yes_no(refine.trust_ref_size), "ini_high": num(ini_high),
             "sym_name": self.params.particle.symmetry,
             "do_ctf_correction": yes_no(refine.do_ctf_correction),
@@ -206,21 +246,19 @@ class JobOptions:
     def initial_model(self, particles: str, stage: BinningStage) -> PlannedJob:
         settings = self.params.initial_model.denovo
         compute = self.params.compute
-        # RELION's InitialModel job writes --offset_range 6 --offset_step 2 (pixels, sized for
-        # ~1 Å data); at a binned pixel size that is a 60 Å search. The binning's own range goes
-        # into other_args instead (the job type then leaves its default out), with the
-        # offset-prior floor the same code path needs.
-        offset_range = pixels(stage.refine3d.offset_range, stage)
-        search = "" if "--offset_range" in settings.other_args else (
-            f"--offset_range {offset_range} --offset_step 1")
+        # RELION's InitialModel job always searches ±6 px in 2 px steps and has no job option for
+        # it: a search of our own in other_args would repeat the flags (relion_refine warns and
+        # takes the later one). The initial model therefore searches RELION's range, and the
+        # offset-prior floor the same code path needs is sized for it (or for the range a user
+        # puts in denovo.other_args, which relion_refine then uses).
+        offset_range = offset_range_in(settings.other_args) or INITIAL_MODEL_OFFSET_RANGE
         options = {
             **self._tomo_inputs(particles), "nr_iter": str(settings.nr_iter),
             "tau_fudge": num(settings.tau_fudge), "nr_classes": str(settings.nr_classes),
             "sym_name": self.params.particle.symmetry, "do_run_C1": yes_no(settings.do_run_C1),
             "particle_diameter": num(self.params.particle.diameter),
             "sigma_tilt": num(settings.sigma_tilt), "nr_pool": str(settings.nr_pool),
-            "other_args": with_offset_floor(f"{settings.other_args} {search}".strip(), offset_range,
-                                            stage),
+            "other_args": with_offset_floor(settings.other_args, offset_range, stage),
             # Gradient-driven refinement does not run with MPI: one process with the threads of
             # the refinement's followers, so it uses the CPUs a Refine3D would.
             "nr_mpi": "1", "nr_threads": str((compute.refine_mpi_ranks - 1) * compute.threads),

@@ -20,6 +20,7 @@ from py2rely_core import atomic
 from py2rely_core.errors import ParameterError
 from py2rely_plugins.relion5.conventions import (
     ANGULAR_SAMPLINGS,
+    coarser_sampling,
     gold_standard_rank_problem,
     odd_ranks_for_refinement,
     sampling_label,
@@ -27,7 +28,12 @@ from py2rely_plugins.relion5.conventions import (
 from py2rely_plugins.relion5.sta.boxsize import box_for_binning
 from py2rely_plugins.relion5.symmetry import normalise_symmetry
 
-SCHEMA_VERSION = 1
+# 2: angular sampling labels say what RELION runs (RELION's own label → HEALPix order rule).
+# Version 1 files labelled every search one menu step finer than it ran (e.g. "3.7 degrees" for
+# RELION's "7.5 degrees" search): read with today's rule they would ask for a search twice as fine.
+SCHEMA_VERSION = 2
+OLD_SAMPLING_LABELS_SCHEMA = 1
+
 
 def sampling_for_pixel(pixel_size: float, diameter: float) -> float:
     """The finest RELION sampling not finer than the angle that moves the particle's edge by one
@@ -37,14 +43,39 @@ def sampling_for_pixel(pixel_size: float, diameter: float) -> float:
     return min(candidates) if candidates else ANGULAR_SAMPLINGS[0]
 
 
-# Local searches start from the previous angles with a prior of a few degrees (±3σ): RELION's
-# coarse pass (twice the sampling step) must be finer than that window, so local sampling never
-# starts coarser than this.
-COARSEST_LOCAL_SAMPLING = 3.7
+# The searches measured to work (docs/pipelines-sta.md, "Angular sampling"). A sampling label is
+# RELION's step after oversampling; the search's first (coarse) pass is at twice the label.
+#
+# - Without known angles the first binning searches globally at GLOBAL_SAMPLING (a 30° coarse
+#   pass).
+# - Local searches use the sampling one menu step coarser than the binning's Nyquist angle
+#   (sampling_for_pixel), never coarser than COARSEST_LOCAL_SAMPLING (a 15° coarse pass, within
+#   the ±3σ window of the angular prior of a local refinement).
+# - Angles count as fine enough (--maximum_angular_sampling) once RELION's coarse step is below
+#   MAX_STEP_FACTOR × the Nyquist step, i.e. once its oversampled step reaches the Nyquist angle:
+#   finer steps move the particle's edge by less than a pixel, and RELION's accuracy estimates on
+#   clean data would otherwise ask for them at ten times the cost per iteration.
+GLOBAL_SAMPLING = 15.0
+COARSEST_LOCAL_SAMPLING = 7.5
+MAX_STEP_FACTOR = 2.2
+
+
+def nyquist_step(pixel_size: float, diameter: float) -> float:
+    """The Nyquist angle's menu entry (sampling_for_pixel), at most one menu step finer than
+    COARSEST_LOCAL_SAMPLING."""
+    cap = ANGULAR_SAMPLINGS[ANGULAR_SAMPLINGS.index(COARSEST_LOCAL_SAMPLING) + 1]
+    return min(sampling_for_pixel(pixel_size, diameter), cap)
+
+
+def local_sampling(pixel_size: float, diameter: float) -> float:
+    """The sampling label (degrees) of local searches: one menu step coarser than nyquist_step."""
+    return coarser_sampling(nyquist_step(pixel_size, diameter))
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # NaN and infinity are refused wherever a number is expected: neither means anything to RELION
+    # (and JSON has no such numbers; Python's json module writes them as NaN / Infinity).
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class Inputs(Section):
@@ -87,8 +118,9 @@ class Compute(Section):
 
 
 class Refine3DAtBinning(Section):
-    sampling: str = "7.5 degrees"
-    auto_local_sampling: str = "1.8 degrees"
+    sampling: str = Field("15 degrees", description="RELION's sampling label: the step after "
+                          "oversampling (the first pass searches at twice it)")
+    auto_local_sampling: str = "3.7 degrees"
     offset_range: float = Field(gt=0, description="Å")
     offset_step: float = Field(
         gt=0, description="Å; the finest translational step (RELION searches on a grid twice as "
@@ -101,8 +133,9 @@ class Refine3DAtBinning(Section):
         "as the resolution needs them (converges in fewer iterations)",
     )
     max_angular_step: float | None = Field(
-        None, gt=0, description="degrees; angles are fine enough once RELION's step is finer than "
-        "this (--maximum_angular_sampling); None lets RELION refine down to its accuracy estimate",
+        None, gt=0, description="degrees; angles are fine enough once RELION's coarse (first-pass) "
+        "step is finer than this (--maximum_angular_sampling); None lets RELION refine down to its "
+        "accuracy estimate",
     )
 
     @field_validator("sampling", "auto_local_sampling")
@@ -186,7 +219,7 @@ class ReferenceAlignment(Section):
         "cross-correlation) pass was the best and further EM passes without gold-standard halves "
         "made the poses worse (docs/pipelines-sta.md)")
     tau_fudge: float = Field(1.0, gt=0)
-    sampling: str = "7.5 degrees"
+    sampling: str = "15 degrees"
     offset_range: float | None = Field(None, gt=0, description="Å; None = first binning's value")
     offset_step: float | None = Field(None, gt=0, description="Å; None = first binning's value")
     ref_correct_greyscale: bool = False
@@ -224,7 +257,7 @@ class Class3D(Section):
     nr_iter: int = Field(25, ge=1)
     tau_fudge: float = Field(1.0, gt=0)
     do_align: bool = False
-    sampling: str = "7.5 degrees"
+    sampling: str = "15 degrees"
     selector: str = "resolution"
     min_class_share: float = Field(0.05, ge=0, lt=1)
     nr_pool: int = Field(3, ge=1)
@@ -280,6 +313,13 @@ class Parameters(Section):
     @field_validator("schema_version")
     @classmethod
     def _version(cls, value: int) -> int:
+        if value == OLD_SAMPLING_LABELS_SCHEMA:
+            raise ValueError(
+                f"schema version {value} labels every angular sampling one HEALPix order finer than "
+                f"RELION runs it; regenerate the file with `py2rely prepare relion5-parameters` "
+                f"(or make each sampling label one menu step coarser, e.g. '3.7 degrees' → "
+                f"'7.5 degrees', and set schema_version {SCHEMA_VERSION})"
+            )
         if value != SCHEMA_VERSION:
             raise ValueError(
                 f"schema version {value} is not supported (this py2rely reads version "
@@ -360,8 +400,15 @@ def build_parameters(
     binning_list: list[int],
     threads: int,
     processes: int | None,
+    class3d_classes: int | None = None,
+    denovo_classes: int = 1,
+    max_dose: float = -1,
 ) -> Parameters:
-    """The complete parameter set for the given options (the prepare command's logic)."""
+    """The complete parameter set for the given options (the prepare command's logic).
+
+    ``class3d_classes`` (None: the Class3D section's default), ``denovo_classes`` and ``max_dose``
+    are py2rely 0.7.1's ``-nc``, ``-nim`` and ``-md``.
+    """
     source: Literal["option", "machine"] = "option"
     if processes is None:
         processes = os.cpu_count() or 1
@@ -370,19 +417,13 @@ def build_parameters(
     for index, binning in enumerate(binning_list):
         box = box_for_binning(diameter, box_scaling, tilt_series_pixel_size, binning)
         previous_pixel = tilt_series_pixel_size * binning_list[index - 1] if index else box.pixel_size
-        local = min(sampling_for_pixel(box.pixel_size, diameter), COARSEST_LOCAL_SAMPLING)
+        local = local_sampling(box.pixel_size, diameter)
         first = index == 0
         refine = Refine3DAtBinning(
-            # Without known angles the first binning searches globally from 7.5°. Local searches
-            # use the binning's Nyquist sampling (no coarser than COARSEST_LOCAL_SAMPLING):
-            # RELION's coarse pass at twice that step, oversampled once to the Nyquist angle.
-            # Angles count as fine enough once RELION's (coarse) step is at that level, because
-            # finer steps move the particle's edge by less than a pixel, and RELION's accuracy
-            # estimates on clean data would otherwise ask for them at ten times the cost per
-            # iteration (measured: docs/pipelines-sta.md).
-            sampling=sampling_label(7.5 if first else local),
+            # The measured searches (see GLOBAL_SAMPLING above).
+            sampling=sampling_label(GLOBAL_SAMPLING if first else local),
             auto_local_sampling=sampling_label(local),
-            max_angular_step=round(2.2 * local, 3),
+            max_angular_step=round(MAX_STEP_FACTOR * nyquist_step(box.pixel_size, diameter), 3),
             # Picks are within about a tenth of the particle of its centre; later binnings only
             # correct sub-pixel errors of the previous one, so one pixel of that binning is
             # enough (a 3D search of 2 px holds 33 translations, of 3 px 123: the range sets the
@@ -413,7 +454,10 @@ def build_parameters(
             threads=threads, processes=processes, processes_source=source,
             refine_mpi_ranks=odd_ranks_for_refinement(processes), mpi_ranks=processes,
         ),
-        initial_model=InitialModel(strategy="denovo" if denovo else "reconstruct"),
+        extract=Extract(max_dose=max_dose),
+        initial_model=InitialModel(strategy="denovo" if denovo else "reconstruct",
+                                   denovo=Denovo(nr_classes=denovo_classes)),
+        class3d=Class3D() if class3d_classes is None else Class3D(nr_classes=class3d_classes),
         remove_duplicates=RemoveDuplicates(distance=round(0.3 * diameter, 3)),
         mask_create=MaskCreate(extend=round(0.05 * diameter, 3), soft_edge=round(0.1 * diameter, 3)),
     )
@@ -452,8 +496,30 @@ def describe_validation_error(exc: ValidationError, data: Any) -> str:
     first = exc.errors()[0]
     where = _format_location(tuple(first["loc"]), data)
     message = first["msg"].removeprefix("Value error, ")
+    if first["type"] in _TYPE_ERRORS:
+        # Strict types: say what was found, e.g. `particle.diameter: Input should be a valid
+        # number, not the string "160"`.
+        message += f", not {_json_kind(first['input'])} {json.dumps(first['input'], default=str)}"
     extra = f" ({len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
     return f"{where}: {message}{extra}"
+
+
+_TYPE_ERRORS = {"float_type", "int_type", "bool_type", "string_type", "list_type", "dict_type",
+                "model_type", "int_from_float", "literal_error", "finite_number"}
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "the boolean"
+    if isinstance(value, str):
+        return "the string"
+    if isinstance(value, int | float):
+        return "the number"
+    if isinstance(value, list):
+        return "the list"
+    if isinstance(value, dict):
+        return "the object"
+    return "the value"
 
 
 def load_parameters(path: str | os.PathLike[str]) -> Parameters:
@@ -468,6 +534,8 @@ def load_parameters(path: str | os.PathLike[str]) -> Parameters:
         ) from None
     except OSError as exc:
         raise ParameterError(str(path), f"cannot be read ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise ParameterError(str(path), "not a text (UTF-8) file", "a JSON parameter file") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -480,13 +548,15 @@ def load_parameters(path: str | os.PathLike[str]) -> Parameters:
             f"a py2rely parameter file (schema version {SCHEMA_VERSION})",
         )
     try:
-        return Parameters.model_validate(data)
+        # Strict: a JSON string is not a number ("160"), a string is not a boolean ("yes") and a
+        # boolean is not an integer (true): each is an error naming the key, never a conversion.
+        return Parameters.model_validate(data, strict=True)
     except ValidationError as exc:
         raise ParameterError(str(path), describe_validation_error(exc, data)) from None
 
 
 def dump_parameters(params: Parameters) -> str:
-    return json.dumps(params.model_dump(mode="json"), indent=2) + "\n"
+    return json.dumps(params.model_dump(mode="json"), indent=2, allow_nan=False) + "\n"
 
 
 def save_parameters(params: Parameters, path: str | os.PathLike[str]) -> None:

@@ -43,9 +43,12 @@ def polishing_rounds(context: StaContext, particles: str, refine: JobResult, mas
         extract = context.run(options.extract(particles, stage, tomograms, trajectories))
         context.report(f"extract ({label})", stage, extract.path("particles.star"), None, extract)
         ini_high = context.ini_high_from(best[0])
+        # The polished motion goes with the tomograms, as RELION's GUI passes it: relion_refine
+        # then writes it into run_optimisation_set.star for the jobs that continue from there.
         refine = context.run(options.refine3d(
             extract.path("particles.star"), refine.path("run_class001.mrc"), stage, ini_high,
-            mask.path("mask.mrc"), local_from_start=True, tomograms=tomograms))
+            mask.path("mask.mrc"), local_from_start=True, tomograms=tomograms,
+            trajectories=trajectories))
         refined = context.measured(results.refine_resolution, refine)
         particles = refine.path("run_data.star")
         context.report(f"refine3d ({label})", stage, particles, refined, refine,

@@ -10,10 +10,34 @@ from typing import Any
 import click
 
 from py2rely_core import log
+from py2rely_core.atomic import refuse_existing
 from py2rely_core.cli import CONTEXT_SETTINGS
+from py2rely_core.cli_types import positive
 from py2rely_core.errors import InputError
 
-_POSITIVE = click.FloatRange(min=0, min_open=True)
+_POSITIVE = positive()
+LOG_LEVEL_NAMES = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
+
+
+class LogLevel(click.ParamType):
+    """A logging level by name (as py2rely 0.7.1 took it, any case) or by number."""
+
+    name = "level"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        else:
+            text = str(value).strip().lower()
+            if text in LOG_LEVEL_NAMES:
+                return LOG_LEVEL_NAMES[text]
+            try:
+                number = int(text)
+            except ValueError:
+                self.fail(f"{value!r}: a level name ({', '.join(LOG_LEVEL_NAMES)}) or a number", param, ctx)
+        if number < 0:
+            self.fail(f"{number} is negative", param, ctx)
+        return number
 
 
 def _load_parameters(path: str) -> Any:  # imported late: pydantic slows every start-up
@@ -48,16 +72,19 @@ def _same_file(a: Path, b: Path) -> bool:
                    "to an FFT-friendly size]")
 @click.option("--invert", is_flag=True, help="Multiply template by -1.")
 @click.option("-m", "--mirror", is_flag=True, help="Mirror template along first axis.")
-@click.option("--log", "log_level", type=click.IntRange(min=0), default=20, show_default=True,
-              help="Logging level (10 debug, 20 info, 30 warning, 40 error).")
+@click.option("--log", "log_level", type=LogLevel(), default="info", show_default=True,
+              help="Logging level: debug, info, warning, error, critical, or a number (10 debug, "
+                   "20 info, 30 warning, 40 error).")
 @click.option("--parameters", "parameters_path", type=click.Path(dir_okay=False), default=None,
               help="Parameter JSON: refuse a template that does not fit its first binning "
                    "(the box then defaults to that binning's box).")
+@click.option("--overwrite", is_flag=True, default=False,
+              help="Replace an existing output file (without it, an existing output is refused).")
 @click.pass_context
 def template(
     ctx: click.Context, input_path: str, output: str | None, input_voxel_size: float | None,
     output_voxel_size: float, center: bool, low_pass: float | None, box_size: int | None,
-    invert: bool, mirror: bool, log_level: int, parameters_path: str | None,
+    invert: bool, mirror: bool, log_level: int, parameters_path: str | None, overwrite: bool,
 ) -> None:
     """Resample a density map (e.g. from EMDB) to the tomograms' voxel size and box, low-pass
     filtered, as the reference for the first refinement."""
@@ -85,15 +112,13 @@ def template(
     if output_path.exists() and _same_file(output_path, info.path):
         raise InputError("--output", f"{output_path} is the input map; refusing to overwrite it",
                          "a different output path")
+    refuse_existing(output_path, "--output", overwrite)
 
     started = time.perf_counter()
     volume = make_template(info, settings)
     voxel = format_voxel(settings.output_voxel_size)
     label = f"py2rely template from {info.path.name}: {voxel} A, lp {settings.low_pass:g} A"
-    try:
-        write_template(volume, output_path, settings.output_voxel_size, label=label)
-    except OSError as exc:
-        raise InputError("--output", f"cannot write {output_path}: {exc.strerror or exc}") from None
+    write_template(volume, output_path, settings.output_voxel_size, label=label)
     logger.info(
         "template written", path=str(output_path), box=settings.box, voxel_size=voxel,
         low_pass=settings.low_pass, input_shape=info.shape,

@@ -327,6 +327,24 @@ def check_template_fits(template_path: str | os.PathLike[str], params: Parameter
     if not _fits(info.shape[0], info.voxel_size, params):
         raise InputError(where, f"template is {info.shape[0]} px at {info.voxel_size:g} Å but "
                          f"{_first_binning(params)}; {remake}")
+    check_finite_data(info, where)
+
+
+def check_finite_data(info: MapInfo, where: str) -> None:
+    """InputError unless every voxel is a finite number (a template of the first binning's box
+    is small, so reading it whole costs little next to what a refinement against NaN would)."""
+    for z0, slab in _iter_slabs(info):
+        finite = np.isfinite(slab)
+        if not finite.all():
+            z, y, x = np.argwhere(~finite)[0]
+            value = slab[z, y, x]
+            raise InputError(where, f"voxel (x {x}, y {y}, z {z0 + z}) is {_describe(value)}; "
+                             "the map must hold finite numbers only",
+                             "a template made with `py2rely prepare template`")
+
+
+def _describe(value: float) -> str:
+    return "NaN" if np.isnan(value) else ("infinity" if value > 0 else "-infinity")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -476,7 +494,11 @@ def make_template(info: MapInfo, settings: TemplateSettings, workers: int | None
 
 def write_template(volume: np.ndarray, output: str | os.PathLike[str], voxel_size: float,
                    label: str | None = None) -> None:
-    """Write a float32 MRC atomically (temporary file in the same directory, then rename)."""
+    """Write a float32 MRC atomically (temporary file in the same directory, then rename); a
+    volume with NaN or infinite values is refused (nothing is written)."""
+    if not np.isfinite(volume).all():
+        raise InputError(str(output), "not written: the template would hold NaN or infinite values",
+                         "finite options (-lp, -ivs, -ovs) and a finite input map")
     with atomic.atomic_path(output) as tmp, mrcfile.new(tmp, overwrite=True) as mrc:
         mrc.set_data(np.asarray(volume, dtype=np.float32))  # also updates the header statistics
         mrc.voxel_size = voxel_size

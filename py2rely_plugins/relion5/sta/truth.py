@@ -26,15 +26,15 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import mrcfile
 import numpy as np
 import pandas as pd
 from scipy import ndimage, optimize
 from scipy.spatial.transform import Rotation
 
 from py2rely_core.star import read_star
-from py2rely_plugins.relion5.sta.fsc import fourier_crop, fsc, resolution_at, soft_sphere_mask
-from py2rely_plugins.relion5.sta.map_compare import centre_box
+from py2rely_plugins.relion5.sta.fsc import FscCurve, fourier_crop, fsc, resolution_at, soft_sphere_mask
+from py2rely_plugins.relion5.sta.map_compare import on_grid as truth_on_grid
+from py2rely_plugins.relion5.sta.map_compare import read_map
 
 TRUTH_DIR = "ground_truth"
 NAME = "rlnTomoParticleName"
@@ -68,19 +68,33 @@ class GroundTruth:
         record = json.loads((directory / "simulation.json").read_text())
         parameters = record["parameters"]
         table = read_star(directory / "particles.star")["particles"]
-        decoys: set[str] = set()
-        for series in record.get("tilt_series", []):
-            decoys.update(series.get("decoys", []))
         picks = record.get("picks", {})
         return cls(directory=directory, pixel_size=float(parameters["pixel_size"]),
                    diameter=float(parameters["particle_diameter"]),
                    symmetry=str(parameters.get("symmetry", "C1")), poses=poses_of(table),
-                   decoys=frozenset(decoys), flipped=frozenset(picks.get("flipped", [])),
+                   decoys=frozenset(decoys_of(record)), flipped=frozenset(picks.get("flipped", [])),
                    picks_model=str(picks.get("model", "exact")))
 
     @property
     def phantom(self) -> Path:
         return self.directory / "phantom.mrc"
+
+
+def decoys_of(record: dict) -> set[str]:
+    """The decoy picks (picks without a particle) a simulation.json record names."""
+    return {str(name) for series in record.get("tilt_series", []) for name in series.get("decoys", [])}
+
+
+def decoy_names(truth_dir: Path) -> set[str]:
+    return decoys_of(json.loads((truth_dir / "simulation.json").read_text(encoding="utf-8")))
+
+
+def truth_tables(truth_dir: Path) -> pd.DataFrame | None:
+    """The true poses' particles table, or None when it cannot be read."""
+    try:
+        return read_star(truth_dir / "particles.star").get("particles")
+    except Exception:
+        return None
 
 
 def relion_matrices(rot: np.ndarray, tilt: np.ndarray, psi: np.ndarray) -> np.ndarray:
@@ -253,26 +267,6 @@ class MapStats:
                 f"{self.mirror_fsc05:.1f} Å")
 
 
-def _read_map(path: Path) -> tuple[np.ndarray, float]:
-    with mrcfile.open(path, permissive=True) as mrc:
-        return np.asarray(mrc.data, dtype=np.float64), float(mrc.voxel_size.x)
-
-
-def truth_on_grid(phantom: np.ndarray, phantom_pixel: float, pixel: float, box: int) -> np.ndarray:
-    """The phantom at ``pixel`` Å (Fourier cropped; an integer ratio) in a ``box``³ grid."""
-    ratio = pixel / phantom_pixel
-    if ratio < 1 or not math.isclose(ratio, round(ratio), rel_tol=1e-3):
-        raise ValueError(f"a {pixel:g} Å/px map is not an integer binning of the "
-                         f"{phantom_pixel:g} Å/px truth")
-    factor = round(ratio)
-    size = phantom.shape[0]
-    cropped = size - size % factor
-    volume = centre_box(phantom, cropped)
-    if factor > 1:
-        volume = fourier_crop(volume, cropped // factor)
-    return centre_box(volume, box)
-
-
 def mirrored(volume: np.ndarray) -> np.ndarray:
     """The mirror image through the plane z = centre (voxel N//2 stays in place)."""
     return np.roll(volume[:, :, ::-1], 1, axis=2) if volume.shape[2] % 2 == 0 else volume[:, :, ::-1]
@@ -371,8 +365,8 @@ def align(target: np.ndarray, moving: np.ndarray, radius: float,
 def map_stats(map_path: str | Path, truth: GroundTruth, hint: MapStats | None = None) -> MapStats:
     """FSC of a map against the truth and its mirror image, each after its best alignment
     (searched, or refined from ``hint``: the stats of an earlier map in the same frame)."""
-    volume, pixel = _read_map(Path(map_path))
-    phantom, phantom_pixel = _read_map(truth.phantom)
+    volume, pixel = read_map(Path(map_path))
+    phantom, phantom_pixel = read_map(truth.phantom)
     box = volume.shape[0]
     reference = truth_on_grid(phantom, phantom_pixel, pixel, box)
     radius = truth.diameter / 2.0 / pixel
@@ -488,3 +482,72 @@ def render_truth_table(rows: list[tuple[str, int, TruthRow]]) -> str:
         if index == 0:
             rendered.append("-" * len(rendered[0]))
     return "\n".join(rendered)
+
+
+# -- the report's figures: the map and the particles as they stand, without a fit ---------------
+
+
+@dataclass(frozen=True)
+class TruthFsc:
+    direct: FscCurve
+    mirrored: FscCurve  # against the truth's mirror image: higher than `direct` means wrong hand
+
+
+def fsc_against_truth(map_path: Path, phantom: Path, diameter: float) -> TruthFsc:
+    """FSC of a map against the phantom and its mirror image in the map's own frame (no fit:
+    the refinements of a simulated dataset keep the truth's frame unless started de novo)."""
+    volume, pixel = read_map(map_path)
+    truth, truth_pixel = read_map(phantom)
+    reference = truth_on_grid(truth, truth_pixel, pixel, volume.shape[0])
+    mask = soft_sphere_mask(volume.shape[0], diameter / 2.0 / pixel, edge=3.0)
+    return TruthFsc(fsc(volume, reference, pixel, mask=mask),
+                    fsc(volume, mirrored(reference), pixel, mask=mask))
+
+
+@dataclass(frozen=True)
+class PoseErrors:
+    names: list[str]
+    angle: np.ndarray  # degrees, per matched particle
+    position: np.ndarray  # Å
+
+
+def pose_errors(particles: pd.DataFrame, truth: pd.DataFrame) -> PoseErrors:
+    """Per-particle angle and distance between the poses of two particles tables (refined and
+    true, or two refinements), matched by rlnTomoParticleName; no global rotation is removed."""
+    if NAME not in particles.columns or NAME not in truth.columns:
+        return PoseErrors([], np.zeros(0), np.zeros(0))
+    first, second = poses_of(particles), poses_of(truth)
+    common = first.index.intersection(second.index)
+    if len(common) == 0:
+        return PoseErrors([], np.zeros(0), np.zeros(0))
+    a = np.stack(first.loc[common, "matrix"].to_numpy())
+    b = np.stack(second.loc[common, "matrix"].to_numpy())
+    xyz = ["x", "y", "z"]
+    distance = first.loc[common, xyz].to_numpy(float) - second.loc[common, xyz].to_numpy(float)
+    return PoseErrors([str(name) for name in common], _angles(np.einsum("nij,nkj->nik", a, b)),
+                      np.linalg.norm(distance, axis=1))
+
+
+@dataclass(frozen=True)
+class DecoyRejection:
+    """How a class selection separated decoys (picks without a particle) from particles."""
+
+    candidates: int  # picks classified
+    decoys: int  # of which decoys
+    rejected: int  # picks the selection dropped
+    rejected_decoys: int
+
+    @property
+    def precision(self) -> float | None:
+        return self.rejected_decoys / self.rejected if self.rejected else None
+
+    @property
+    def recall(self) -> float | None:
+        return self.rejected_decoys / self.decoys if self.decoys else None
+
+
+def decoy_rejection(classified: pd.DataFrame, kept: pd.DataFrame, decoys: set[str]) -> DecoyRejection:
+    before = set(classified[NAME].astype(str)) if NAME in classified.columns else set()
+    after = set(kept[NAME].astype(str)) if NAME in kept.columns else set()
+    rejected = before - after
+    return DecoyRejection(len(before), len(before & decoys), len(rejected), len(rejected & decoys))

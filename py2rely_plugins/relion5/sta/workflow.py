@@ -18,6 +18,7 @@ from py2rely_plugins.relion5.sta.masking import mask_and_postprocess
 from py2rely_plugins.relion5.sta.params import BinningStage, Parameters
 from py2rely_plugins.relion5.sta.picks import picks_have_angles
 from py2rely_plugins.relion5.sta.polishing import polishing_rounds
+from py2rely_plugins.relion5.versions import NEWEST
 
 # Auto-Class3D: (context, refined particles, refined map, stage, resolution) -> kept particles.
 ClassifyStep = Callable[[StaContext, str, str, BinningStage, float], str]
@@ -31,12 +32,13 @@ class StaPipeline:
         strategy: InitialModelStrategy,
         reference_template: str | None = None,
         classify: ClassifyStep | None = None,
+        release: str = NEWEST,
     ) -> None:
         self.params = params
         self.strategy = strategy
         self.reference_template = reference_template
         self.classify = classify
-        self.context = StaContext(params, runner)
+        self.context = StaContext(params, runner, release=release)
         self.outcome: StaOutcome = self.context.outcome
 
     def first_reference(self, particles: str) -> InitialReference:
