@@ -4,7 +4,8 @@ returns the reference map and the particles to refine against it.
 
 What the picks carry decides the first search (docs/pipelines-sta.md, "The first search"):
 picks with orientations (template matching) are refined locally from them; positions only get
-one global search of maximum cross-correlation first. Either way the first Refine3D (gold
+a global search first (maximum cross-correlation, passes until RELION's changes in orientations
+say the poses are found: sta/global_search.py). Either way the first Refine3D (gold
 standard, local searches) refines the poses and RELION's convergence rule stops it.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 from py2rely_core.errors import InputError
 from py2rely_plugins.relion5.sta.context import ReferenceStart, StaContext
 from py2rely_plugins.relion5.sta.contract import InitialReference
+from py2rely_plugins.relion5.sta.global_search import global_search
 
 
 class ReconstructStrategy:
@@ -33,20 +35,6 @@ class ReconstructStrategy:
                                 angles_known=True, note="average of the imported poses")
 
 
-def global_pass(context: StaContext, start: ReferenceStart, reference: str) -> str:
-    """Orientations for positions-only picks: one global search of maximum cross-correlation
-    against ``reference`` (a one-class Class3D, ``initial_model.reference``); returns the
-    particles STAR with the orientations found."""
-    planned = context.jobs.class3d_alignment(start.particles, reference, start.stage)
-    job = context.run(planned)
-    passes = int(planned.options["nr_iter"])
-    particles = f"{job.job_dir}run_it{passes:03d}_data.star"
-    more = f", then {passes - 1} EM pass(es)" if passes > 1 else ""
-    context.report("global search", start.stage, particles, None, job,
-                   f"all orientations against {reference}: maximum cross-correlation{more}")
-    return particles
-
-
 class ReferenceStrategy:
     name = "reference"
     description = ("refines the particles against a given template: locally from picked angles, "
@@ -62,7 +50,7 @@ class ReferenceStrategy:
             return InitialReference(
                 map_path=start.reference_template, particles_path=start.particles,
                 note=f"template {start.reference_template}; local search from the picked angles")
-        particles = global_pass(context, start, start.reference_template)
+        particles = global_search(context, start, start.reference_template)
         return InitialReference(
             map_path=start.reference_template, particles_path=particles,
             note=f"template {start.reference_template}; global search first: the picks carry no "
@@ -79,7 +67,7 @@ class DenovoStrategy:
         # The de novo map's frame is unrelated to any imported angles: a global search first.
         # Its hand is whatever the optimisation found (docs/pipelines-sta.md, "De novo and the
         # hand").
-        particles = global_pass(context, start, initial)
+        particles = global_search(context, start, initial)
         return InitialReference(map_path=initial, particles_path=particles,
                                 note="de novo; global search first; hand not determined by de novo")
 

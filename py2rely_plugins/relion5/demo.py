@@ -179,12 +179,12 @@ def demo_command(output: str, binning_list: str, picks: str, initial_model: str 
         binnings = parse_binning_list(binning_list)
     except ValueError as exc:
         raise InputError("--binning-list", str(exc), "e.g. 4,2") from None
+    initial_model = initial_model or STRATEGY_FOR_PICKS[picks]
     check_names(initial_model, class_selection, executor, executor_settings_)
     base = Path(output).resolve()
     data_dir, project = base / "data", base / "project"
     if not dry_run:
         ensure_runtime()
-    initial_model = initial_model or STRATEGY_FOR_PICKS[picks]
     options = {**DEMO_DATASET, "particles": str(particles), "decoy-fraction": str(decoy_fraction),
                "picks": picks}
     simulate_dataset(data_dir, options, seed)

@@ -200,15 +200,18 @@ class JobOptions:
         }
         return PlannedJob(labels.REFINE3D, options, stage="refine3d", binning=stage.binning)
 
-    def class3d_alignment(self, particles: str, template: str, stage: BinningStage) -> PlannedJob:
-        """The global search of picks without angles: a one-class Class3D with alignment against
-        the template (or the de novo map), ``initial_model.reference`` passes of it."""
+    def class3d_alignment(self, particles: str, template: str, stage: BinningStage,
+                          confirming: bool = False) -> PlannedJob:
+        """One pass of the global search of picks without angles (sta/global_search.py): a
+        one-class Class3D with alignment against the template or the de novo map (maximum
+        cross-correlation first), or, ``confirming``, against the previous pass's map, which is
+        on RELION's greyscale (an EM pass that shows how far the poses still move)."""
         settings = self.params.initial_model.reference
         offset_range = pixels(settings.offset_range or stage.refine3d.offset_range, stage)
         offset_step = settings.offset_step or stage.refine3d.offset_step
         options = {
             **self._tomo_inputs(particles), "fn_ref": template,
-            "ref_correct_greyscale": yes_no(settings.ref_correct_greyscale),
+            "ref_correct_greyscale": yes_no(confirming or settings.ref_correct_greyscale),
             "ini_high": num(self.params.particle.low_pass), "sym_name": self.params.particle.symmetry,
             "particle_diameter": num(self.params.particle.diameter), "nr_classes": "1",
             "nr_iter": str(settings.nr_iter), "tau_fudge": num(settings.tau_fudge),

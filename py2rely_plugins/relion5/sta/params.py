@@ -215,9 +215,13 @@ class ReferenceAlignment(Section):
     (or the de novo map); the first Refine3D refines locally from there."""
 
     nr_iter: int = Field(
-        1, ge=1, description="global passes; measured against the truth the first (maximum "
-        "cross-correlation) pass was the best and further EM passes without gold-standard halves "
-        "made the poses worse (docs/pipelines-sta.md)")
+        1, ge=1, description="iterations of each pass; measured against the truth the first "
+        "(maximum cross-correlation) iteration was the best and further EM iterations without "
+        "gold-standard halves made the poses worse (docs/pipelines-sta.md)")
+    max_passes: int = Field(
+        3, ge=1, description="cap on the passes of the global search; pass 2 on re-searches from "
+        "the previous pass's poses and the search stops once RELION's changes in orientations are "
+        "within the sampling step or stop falling (sta/global_search.py)")
     tau_fudge: float = Field(1.0, gt=0)
     sampling: str = "15 degrees"
     offset_range: float | None = Field(None, gt=0, description="Å; None = first binning's value")

@@ -130,6 +130,17 @@ def first_local_iteration(job_dir: str | Path, project_root: Path) -> int | None
     return None
 
 
+def changes_in_orientations(job_dir: str | Path, project_root: Path) -> float | None:
+    """RELION's changes in optimal orientations (degrees) of a job's last iteration."""
+    optimisers = _iteration_files(project_root / job_dir, "optimiser.star")
+    if not optimisers:
+        return None
+    general = read_star(optimisers[-1][1]).get("optimiser_general")
+    if general is None or "rlnChangesOptimalOrientations" not in general.columns:
+        return None
+    return float(general["rlnChangesOptimalOrientations"].iloc[0])
+
+
 def last_iteration(job_dir: str | Path, project_root: Path) -> int:
     files = _iteration_files(project_root / job_dir, "optimiser.star")
     return files[-1][0] if files else 0
