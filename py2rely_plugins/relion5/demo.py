@@ -95,7 +95,12 @@ def write_parameters(project: Path, data_dir: Path, binning_list: list[int], pro
     # thousands; 25 at 30° (HEALPix order 0, enough below 40 Å for a 160 Å particle), the 10 best
     # poses of each particle and data to 40 Å give the shape in minutes (docs/demo.md).
     params.initial_model.denovo.nr_iter = DEMO_DENOVO_ITERATIONS
-    params.initial_model.denovo.other_args = DEMO_DENOVO_ARGS
+    # RELION's initial model searches ±6 px in 2 px steps whatever the pixel (60 Å at bin 4);
+    # the picks are within the first binning's own range, which given last replaces it (RELION
+    # warns and takes the later value) and cuts the translations per pose from 343 to 125.
+    first = params.binnings[0]
+    search = max(1, round(first.refine3d.offset_range / first.pixel_size))
+    params.initial_model.denovo.other_args = f"{DEMO_DENOVO_ARGS} --offset_range {search} --offset_step 1"
     if 1 in binning_list:
         # One round of CTF refinement and polishing shows both; each round costs a bin-1
         # refinement, the dearest job of the demo (docs/demo.md).
