@@ -11,7 +11,7 @@ against the truth, the iteration's wall time and the machine's load.
 
 Forms (the RELION option changes from the pipeline's first Refine3D):
   refine-global    gold-standard Refine3D, global first pass at the binning's sampling, local
-                   once RELION refines the sampling (the pipeline's choice)
+                   once RELION refines the sampling
   refine-coarse    the same with a first pass one HEALPix order coarser
   refine-fast      refine-global with RELION's --auto_ignore_angles --auto_resol_angles: the
                    sampling is refined (and local searches start) as soon as the resolution
@@ -20,7 +20,8 @@ Forms (the RELION option changes from the pipeline's first Refine3D):
                    --iter (py2rely before issue 14 and py2rely 0.7.1)
   cc-then-local    one global pass of maximum cross-correlation (Class3D K=1, --iter 1,
                    --firstiter_cc) at the binning's sampling, then the pipeline's gold-standard
-                   Refine3D with local searches from those poses (the pipeline's choice)
+                   Refine3D with local searches from those poses (the pipeline's pass 1; its
+                   further passes follow RELION's changes in orientations: sta/global_search.py)
 """
 
 from __future__ import annotations
