@@ -78,6 +78,9 @@ class PlanVariant:
     params: Callable[[], Parameters]
     strategy: str = "reconstruct"
     class3d_selector: str | None = None
+    # What the imported picks carry: "angles" (template matching) or "positions" (all angles 0,
+    # so the reference strategy plans its global search).
+    picks: str = "angles"
 
 
 def plan_variants() -> list[PlanVariant]:
@@ -95,12 +98,13 @@ def plan_variants() -> list[PlanVariant]:
 
     return [
         PlanVariant("reconstruct", lambda: demo_parameters([4, 2])),
-        PlanVariant("reference", lambda: demo_parameters([4, 2]), strategy="reference"),
+        PlanVariant("reference", lambda: demo_parameters([4, 2]), strategy="reference", picks="positions"),
+        PlanVariant("reference-angles", lambda: demo_parameters([4, 2]), strategy="reference"),
         PlanVariant("denovo", lambda: demo_parameters([4, 2]), strategy="denovo"),
         PlanVariant("class3d", lambda: demo_parameters([4, 2]), class3d_selector="resolution"),
         PlanVariant("bin1", lambda: demo_parameters([4, 2, 1])),
         PlanVariant("gpu-mpi5-D2-threads4", gpu_mpi5, strategy="denovo", class3d_selector="population"),
-        PlanVariant("mpi1-C4-threads2", mpi1, strategy="reference"),
+        PlanVariant("mpi1-C4-threads2", mpi1, strategy="reference", picks="positions"),
     ]
 
 
@@ -128,6 +132,7 @@ def plan_cases(variant: PlanVariant, release: str) -> list[Case]:
     plugins = get_plugins()
     params = variant.params()
     with tempfile.TemporaryDirectory(prefix="fidelity-plan-") as scratch:
+        write_picks(Path(scratch) / params.inputs.particles, variant.picks)
         runner = _runner(Path(scratch), release)
         classify = None
         if variant.class3d_selector:
@@ -143,6 +148,14 @@ def plan_cases(variant: PlanVariant, release: str) -> list[Case]:
         if variant.class3d_selector:
             cases += selection_cases(runner, variant.name, params, release, cases)
     return cases
+
+
+def write_picks(path: Path, picks: str) -> None:
+    """The imported particles STAR as far as the plan reads it: whether the picks carry angles."""
+    angles = "10 20 30" if picks == "angles" else "0 0 0"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("data_particles\n\nloop_\n_rlnTomoName #1\n_rlnAngleRot #2\n_rlnAngleTilt #3\n"
+                    f"_rlnAnglePsi #4\nTS_01 {angles}\n")
 
 
 def selection_cases(runner: JobRunner, source: str, params: Parameters, release: str,

@@ -186,6 +186,54 @@ def test_known_defocus_shift_angle_and_position_errors(tmp_path):
     assert 0.5 < offsets.abs().max() < 40
 
 
+def _written_vs_true(out: Path) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+    picks = starfile.read(out / "particles.star")["particles"]
+    truth = starfile.read(out / "ground_truth/particles.star")["particles"]
+    merged = picks.merge(truth, on="rlnTomoParticleName", suffixes=("", "_true"))
+    angles = []
+    for row in merged.itertuples():
+        a = particle_matrix(row.rlnAngleRot, row.rlnAngleTilt, row.rlnAnglePsi)
+        b = particle_matrix(row.rlnAngleRot_true, row.rlnAngleTilt_true, row.rlnAnglePsi_true)
+        angles.append(np.degrees(Rotation.from_matrix(a @ b.T).magnitude()))
+    offsets = np.column_stack([merged[f"rlnCenteredCoordinate{a}Angst"]
+                               - merged[f"rlnCenteredCoordinate{a}Angst_true"] for a in "XYZ"])
+    return np.asarray(angles), offsets, merged
+
+
+def test_template_matching_picks_have_the_documented_errors_and_flipped_picks(tmp_path):
+    out = tmp_path / "data"
+    result = run_py2rely("simulate", "-o", str(out), "--tilt-series", "2", "--particles", "100",
+                         "--image-size", "512", "--tilt-step", "30", "--particle-diameter", "40",
+                         "--thickness", "100", "--phantom-resolution", "10",
+                         "--picks", "template-matching", "--seed", "3")
+    assert result.returncode == 0, result.stderr
+    angles, offsets, merged = _written_vs_true(out)
+    record = json.loads((out / "ground_truth/simulation.json").read_text())["picks"]
+    assert record["model"] == "template-matching" and "5% flipped" in record["description"]
+    flipped = merged["rlnTomoParticleName"].isin(record["flipped"]).to_numpy()
+    # 5 % of 200 picks upside down (binomial: 2-20), the rest 5° s.d. per rotation-vector axis.
+    assert 2 <= flipped.sum() <= 20
+    assert np.all(angles[flipped] > 120)
+    assert np.median(angles[~flipped]) == pytest.approx(1.54 * 5, rel=0.15)
+    assert np.percentile(angles[~flipped], 90) == pytest.approx(2.5 * 5, rel=0.15)
+    assert offsets.std() == pytest.approx(4.0, rel=0.15)
+
+
+def test_positions_only_picks_write_no_angles_and_other_errors_are_refused(tmp_path):
+    out = tmp_path / "data"
+    result = simulate(out, "--picks", "positions")
+    assert result.returncode == 0, result.stderr
+    picks = starfile.read(out / "particles.star")["particles"]
+    assert (picks[["rlnAngleRot", "rlnAngleTilt", "rlnAnglePsi"]] == 0).all().all()
+    truth = starfile.read(out / "ground_truth/particles.star")["particles"]
+    assert (truth["rlnAngleTilt"] != 0).all()
+    refused = simulate(tmp_path / "other", "--picks", "positions", "--angle-error", "5")
+    assert refused.returncode != 0
+    assert error_lines(refused)[0].startswith("error: --angle-error: 5° / --position-error 0 Å with "
+                                              "--picks positions"), refused.stderr
+    assert not (tmp_path / "other").exists()
+
+
 def test_snr_and_unit_noise_as_documented(tmp_path):
     # One tilt series, particles far apart, high SNR: at 0° the variance over a particle's footprint
     # is SNR (signal) + 1 (noise), and over a decoy's footprint 1 (noise only).

@@ -1,9 +1,10 @@
 """`py2rely demo`: the whole guide on a simulated dataset, in one command.
 
-simulate → prepare relion5-parameters → (prepare template from the ground truth, for the
-`reference` route) → pipelines sta → the final table, plus the final map's FSC against the
-simulator's ground truth. It installs the embedded RELION runtime first when no RELION is found.
-Rerunning it reuses the dataset, the parameter file and every finished job.
+simulate (with the picks users have: template-matching picks by default) → prepare
+relion5-parameters → (prepare template from the ground truth low-passed as a user would from
+EMDB, for the `reference` route) → pipelines sta → the final table, plus every stage measured
+against the simulator's ground truth. It installs the embedded RELION runtime first when no
+RELION is found. Rerunning it reuses the dataset, the parameter file and every finished job.
 """
 
 from __future__ import annotations
@@ -36,6 +37,15 @@ DEMO_DATASET = {
 }
 DEMO_DIAMETER = 160.0
 DEMO_PIXEL = 2.5
+DEMO_POLISHING_ROUNDS = 1
+DEMO_DENOVO_ITERATIONS = 25
+DEMO_DENOVO_ARGS = ("--healpix_order 0 --auto_local_healpix_order 1 --maxsig 10 "
+                    "--grad_ini_resol 40 --grad_fin_resol 40")
+DEMO_LOW_PASS = 40.0  # Å: the first reference, and the template's low-pass
+# The strategy that fits each picks model: picks with angles are reconstructed from them; picks
+# with positions only are aligned to a template (a user has one from EMDB or PDB).
+STRATEGY_FOR_PICKS = {"exact": "reconstruct", "template-matching": "reconstruct",
+                      "positions": "reference"}
 
 
 def _progress(message: str) -> None:
@@ -74,12 +84,27 @@ def write_parameters(project: Path, data_dir: Path, binning_list: list[int], pro
     check_particles_match_tomograms(particles, tomograms, DEMO_PIXEL)
     params = build_parameters(
         tilt_series=str(data_dir / "tomograms.star"), particles=str(data_dir / "particles.star"),
-        tilt_series_pixel_size=DEMO_PIXEL, symmetry="C1", low_pass=40.0, diameter=DEMO_DIAMETER,
+        tilt_series_pixel_size=DEMO_PIXEL, symmetry="C1", low_pass=DEMO_LOW_PASS,
+        diameter=DEMO_DIAMETER,
         denovo=False, box_scaling=1.5, binning_list=binning_list, threads=threads,
         processes=processes,
     )
     if decoy_classes:
         params.class3d.nr_classes = 2
+    # De novo on a few dozen particles: RELION's 200 gradient iterations at 15° are made for
+    # thousands; 25 at 30° (HEALPix order 0, enough below 40 Å for a 160 Å particle), the 10 best
+    # poses of each particle and data to 40 Å give the shape in minutes (docs/demo.md).
+    params.initial_model.denovo.nr_iter = DEMO_DENOVO_ITERATIONS
+    # RELION's initial model searches ±6 px in 2 px steps whatever the pixel (60 Å at bin 4);
+    # the picks are within the first binning's own range, which given last replaces it (RELION
+    # warns and takes the later value) and cuts the translations per pose from 343 to 125.
+    first = params.binnings[0]
+    search = max(1, round(first.refine3d.offset_range / first.pixel_size))
+    params.initial_model.denovo.other_args = f"{DEMO_DENOVO_ARGS} --offset_range {search} --offset_step 1"
+    if 1 in binning_list:
+        # One round of CTF refinement and polishing shows both; each round costs a bin-1
+        # refinement, the dearest job of the demo (docs/demo.md).
+        params.high_resolution.max_rounds = DEMO_POLISHING_ROUNDS
     if path.is_file() and _load_or_none(path) == params:
         return path
     project.mkdir(parents=True, exist_ok=True)
@@ -96,7 +121,8 @@ def _load_or_none(path: Path) -> Parameters | None:
 
 
 def make_template(project: Path, data_dir: Path, parameter_file: Path) -> Path:
-    """The `reference` route's template: the ground-truth phantom at the first binning."""
+    """The `reference` route's template: the ground-truth phantom at the first binning,
+    low-passed to the first reference's resolution (what a user makes from an EMDB map)."""
     from py2rely_plugins.relion5.sta.template import make_template as resample
     from py2rely_plugins.relion5.sta.template import read_map_info, resolve_settings, write_template
 
@@ -126,8 +152,13 @@ def check_names(initial_model: str, class_selection: str | None, executor: str,
 @click.option("-o", "--output", default="py2rely-demo", show_default=True, type=click.Path(file_okay=False),
               help="Directory for the dataset (data/) and the RELION project (project/).")
 @click.option("-bl", "--binning-list", default="4,2", show_default=True, help="Binnings to refine at.")
-@click.option("--initial-model", default="reconstruct", show_default=True,
-              help="reconstruct | reference (template from the ground truth) | denovo | a plugin's.")
+@click.option("--picks", default="template-matching", show_default=True,
+              type=click.Choice(tuple(STRATEGY_FOR_PICKS)),
+              help="What the picker wrote (docs/simulate.md): template-matching picks, exact poses, "
+                   "or positions only.")
+@click.option("--initial-model", default=None,
+              help="reconstruct | reference (template from the ground truth) | denovo | a plugin's "
+                   "[default: reconstruct for picks with angles, reference for positions].")
 @optional_bool("-rc3d", "--run-class3D", "run_class3d", help="Auto-Class3D after the first refinement.")
 @click.option("-cs", "--class-selection", default=None, help="Class selector (with --run-class3D).")
 @click.option("--decoy-fraction", default=0.0, show_default=True, type=FiniteFloatRange(0, 0.9),
@@ -143,7 +174,8 @@ def check_names(initial_model: str, class_selection: str | None, executor: str,
 @click.option("--executor-setting", "executor_settings_", multiple=True, metavar="KEY=VALUE",
               help="Executor setting override (repeatable).")
 @click.option("--dry-run", is_flag=True, help="Simulate and prepare, then print the plan only.")
-def demo_command(output: str, binning_list: str, initial_model: str, run_class3d: bool,
+def demo_command(output: str, binning_list: str, picks: str, initial_model: str | None,
+                 run_class3d: bool,
                  class_selection: str | None, decoy_fraction: float, particles: int, seed: int,
                  nprocesses: int, nthreads: int, executor: str, executor_settings_: tuple[str, ...],
                  dry_run: bool) -> None:
@@ -152,12 +184,14 @@ def demo_command(output: str, binning_list: str, initial_model: str, run_class3d
         binnings = parse_binning_list(binning_list)
     except ValueError as exc:
         raise InputError("--binning-list", str(exc), "e.g. 4,2") from None
+    initial_model = initial_model or STRATEGY_FOR_PICKS[picks]
     check_names(initial_model, class_selection, executor, executor_settings_)
     base = Path(output).resolve()
     data_dir, project = base / "data", base / "project"
     if not dry_run:
         ensure_runtime()
-    options = {**DEMO_DATASET, "particles": str(particles), "decoy-fraction": str(decoy_fraction)}
+    options = {**DEMO_DATASET, "particles": str(particles), "decoy-fraction": str(decoy_fraction),
+               "picks": picks}
     simulate_dataset(data_dir, options, seed)
     parameter_file = write_parameters(project, data_dir, binnings, nprocesses, nthreads,
                                       decoy_classes=run_class3d and decoy_fraction > 0)
@@ -172,9 +206,3 @@ def demo_command(output: str, binning_list: str, initial_model: str, run_class3d
     if dry_run:
         return
     print_outcome(outcome)
-    if outcome.final_map:
-        from py2rely_plugins.relion5.sta.map_compare import compare_with_reference
-
-        comparison = compare_with_reference(project / outcome.final_map,
-                                            data_dir / "ground_truth" / "phantom.mrc", DEMO_DIAMETER)
-        click.echo(f"Final map against the simulated truth: {comparison.summary()}")

@@ -6,6 +6,7 @@ import click
 
 from py2rely_core.cli_types import FINITE_FLOAT
 from py2rely_plugins.simulate.config import SimulationConfig
+from py2rely_plugins.simulate.picks import PICK_MODELS
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 DEFAULTS = SimulationConfig()
@@ -45,6 +46,9 @@ def _option(name: str, field: str, kind: type, help: str) -> click.Option:
 @_option("--shift-error", "shift_error", float, "S.d. of per-tilt shift errors in the STAR, Å per axis.")
 @_option("--angle-error", "angle_error", float, "Rotation between true and written orientations, degrees.")
 @_option("--position-error", "position_error", float, "S.d. of written position errors, Å per axis.")
+@click.option("--picks", "picks", type=click.Choice(PICK_MODELS), default=DEFAULTS.picks, show_default=True,
+              help="What the picker wrote: exact poses, template-matching errors, or positions only "
+                   "(docs/simulate.md).")
 @_option("--seed", "seed", int, "Random seed; the same options and seed give the same dataset.")
 def simulate_command(output: str, overwrite: bool, **options: object) -> None:
     """Write a synthetic RELION 5 tomography dataset with a known answer (ground_truth/)."""

@@ -14,6 +14,7 @@ from typing import Any
 
 from py2rely_core.errors import InputError
 from py2rely_plugins.relion5.symmetry import normalise_symmetry
+from py2rely_plugins.simulate.picks import PICK_MODELS
 
 DEBUG_SWITCHES = ("debug_negate_tilts", "debug_mirror_phantom", "debug_transpose_euler")
 _GROUP = re.compile(r"^(?P<kind>[CD])(?P<order>[0-9]+)$")
@@ -46,6 +47,7 @@ class SimulationConfig:
     shift_error: float = 0.0  # Å, s.d. of per-tilt errors written into the STAR shifts (per axis)
     angle_error: float = 0.0  # degrees, rotation between true and written particle orientations
     position_error: float = 0.0  # Å, s.d. per axis of errors in the written particle positions
+    picks: str = "exact"  # what the picker wrote: exact | template-matching | positions (picks.py)
     seed: int = 0
     # Test-only switches that make the simulation disagree with what the STAR files say, so the
     # tests can show that they detect it. Never set them for a real dataset.
@@ -158,6 +160,12 @@ class SimulationConfig:
                               ("--angle-error", self.angle_error),
                               ("--position-error", self.position_error)):
             _non_negative(option, value)
+        if self.picks not in PICK_MODELS:
+            raise InputError("--picks", f"{self.picks!r}", " | ".join(PICK_MODELS))
+        if self.picks != "exact" and (self.angle_error or self.position_error):
+            raise InputError("--angle-error", f"{self.angle_error:g}° / --position-error "
+                             f"{self.position_error:g} Å with --picks {self.picks}",
+                             "errors set by the picks model (docs/simulate.md); 0 unless --picks exact")
         if self.angle_error > 180:
             raise InputError("--angle-error", f"{self.angle_error:g}°", "at most 180°")
         if not 0 <= self.seed < 2**63:

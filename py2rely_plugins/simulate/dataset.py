@@ -23,6 +23,7 @@ from py2rely_plugins.simulate import output
 from py2rely_plugins.simulate.config import SimulationConfig
 from py2rely_plugins.simulate.ctf import Optics
 from py2rely_plugins.simulate.phantom import build_phantom, support_radius_px
+from py2rely_plugins.simulate.picks import describe as describe_picks
 from py2rely_plugins.simulate.projector import Projector
 from py2rely_plugins.simulate.render import Renderer
 from py2rely_plugins.simulate.scene import TiltSeries, plan
@@ -132,6 +133,12 @@ def _parameters(config: SimulationConfig, optics: Optics, all_series: list[TiltS
             "signal_variance": signal_variance,
             "noise_sigma_signal_units": noise_sigma,
             "image_scaling": "tilt images = signal / noise_sigma + N(0, 1)",
+        },
+        "picks": {
+            "model": config.picks,
+            "description": describe_picks(config.picks),
+            "flipped": [f"{s.name}/{n}" for s in all_series
+                        for n in s.picks.loc[s.picks["flipped"] & ~s.picks["decoy"], "number"]],
         },
         "tilt_series": [{
             "name": s.name,

@@ -14,6 +14,7 @@ from scipy.spatial.transform import Rotation
 from py2rely_core.errors import InputError
 from py2rely_plugins.simulate.config import SimulationConfig
 from py2rely_plugins.simulate.geometry import dose_symmetric_order, project_point, relion_angles, tilt_matrix
+from py2rely_plugins.simulate.picks import draw_picks
 
 # Stream numbers of np.random.default_rng([seed, tilt series, stream]).
 STREAM_PLACEMENT, STREAM_CTF, STREAM_ALIGNMENT, STREAM_NOISE, STREAM_ERRORS, STREAM_PICKS = range(6)
@@ -101,20 +102,17 @@ def _picks(config: SimulationConfig, index: int, tilts: pd.DataFrame) -> pd.Data
         "x": positions[:, 0], "y": positions[:, 1], "z": positions[:, 2],
         "rot": angles[:, 0], "tilt": angles[:, 1], "psi": angles[:, 2],
     })
-    pick_rng = rng_for(config, index, STREAM_PICKS)
-    count = len(picks)
-    offsets = pick_rng.normal(0.0, config.position_error, (count, 3))
-    picks["star_x"] = picks["x"] + offsets[:, 0]
-    picks["star_y"] = picks["y"] + offsets[:, 1]
-    picks["star_z"] = picks["z"] + offsets[:, 2]
-    if config.angle_error:
-        axes = pick_rng.normal(size=(count, 3))
-        axes /= np.linalg.norm(axes, axis=1, keepdims=True)
-        errors = Rotation.from_rotvec(axes * np.radians(config.angle_error))
-        written = np.array([relion_angles(errors[i] * rotations[i]) for i in range(count)])
+    written = draw_picks(config.picks, rotations, rng_for(config, index, STREAM_PICKS),
+                         config.angle_error, config.position_error)
+    picks["star_x"] = picks["x"] + written.offsets[:, 0]
+    picks["star_y"] = picks["y"] + written.offsets[:, 1]
+    picks["star_z"] = picks["z"] + written.offsets[:, 2]
+    if written.rotations is None:  # the picker gives no angles: RELION reads 0, 0, 0
+        star_angles = np.zeros((len(picks), 3))
     else:
-        written = angles
-    picks["star_rot"], picks["star_tilt"], picks["star_psi"] = written[:, 0], written[:, 1], written[:, 2]
+        star_angles = np.array([relion_angles(r) for r in written.rotations])
+    picks["star_rot"], picks["star_tilt"], picks["star_psi"] = star_angles.T
+    picks["flipped"] = written.flipped
     return picks.sort_values("number", ignore_index=True)
 
 

@@ -59,7 +59,7 @@ def decoys(ctx: SectionContext, job: JobSummary) -> str:
     truth_dir = ctx.project.ground_truth
     if truth_dir is None:
         return ""
-    from py2rely_plugins.relion5.report import truth
+    from py2rely_plugins.relion5.sta import truth
 
     decoys = truth.decoy_names(truth_dir)
     if not decoys:

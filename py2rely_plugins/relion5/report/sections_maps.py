@@ -125,12 +125,13 @@ def particles(ctx: SectionContext) -> str:
 def _angular_distribution(ctx: SectionContext, job_dir: str, path: Path) -> None:
     from scipy.spatial.transform import Rotation
 
-    from py2rely_plugins.relion5.report import plots, truth
+    from py2rely_plugins.relion5.report import plots
+    from py2rely_plugins.relion5.sta import truth
 
     table = data.particles(ctx.root, f"{job_dir}run_data.star")
     if table is None or not {"rlnAngleRot", "rlnAngleTilt"} <= set(table.columns):
         raise ValueError(f"{job_dir}run_data.star has no particle angles")
-    _, rotations = truth.poses(table)
+    rotations = np.stack(truth.poses_of(table)["matrix"].to_numpy())
     # The full orientation (subtomogram ∘ particle) as RELION Euler angles.
     angles = Rotation.from_matrix(rotations).inv().as_euler("ZYZ", degrees=True)
     plots.angular_distribution(angles[:, 0], angles[:, 1], f"{job_dir}: {len(angles)} particles", path)
@@ -138,7 +139,7 @@ def _angular_distribution(ctx: SectionContext, job_dir: str, path: Path) -> None
 
 def pose_change(ctx: SectionContext, before: str, after: str) -> dict[str, list[float]]:
     """Per-particle orientation (°) and position (Å) change from one refinement to the next."""
-    from py2rely_plugins.relion5.report import truth
+    from py2rely_plugins.relion5.sta import truth
 
     first = data.particles(ctx.root, f"{before}run_data.star")
     second = data.particles(ctx.root, f"{after}run_data.star")

@@ -61,7 +61,7 @@ def ground_truth(ctx: SectionContext) -> str:
 
 
 def truth_fsc(map_path: Path, phantom: Path, diameter: float) -> dict:
-    from py2rely_plugins.relion5.report import truth
+    from py2rely_plugins.relion5.sta import truth
 
     result = truth.fsc_against_truth(map_path, phantom, diameter)
     return {"frequency": result.direct.frequency.tolist(), "direct": result.direct.fsc.round(4).tolist(),
@@ -72,7 +72,7 @@ def truth_fsc(map_path: Path, phantom: Path, diameter: float) -> dict:
 
 
 def pose_errors(ctx: SectionContext, job_dir: str, truth_dir: Path) -> dict:
-    from py2rely_plugins.relion5.report import truth
+    from py2rely_plugins.relion5.sta import truth
 
     table = data.particles(ctx.root, f"{job_dir}run_data.star")
     truth_table = truth.truth_tables(truth_dir)

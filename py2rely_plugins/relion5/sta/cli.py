@@ -16,6 +16,7 @@ from py2rely_plugins.relion5.sta.legacy_cluster import LegacyCluster, cluster_op
 from py2rely_plugins.relion5.sta.params import Parameters, load_parameters
 from py2rely_plugins.relion5.sta.report import format_resolution, render_table
 from py2rely_plugins.relion5.sta.session import ComputeRequest, open_session
+from py2rely_plugins.relion5.sta.truth import render_truth_table
 from py2rely_plugins.relion5.sta.validate import check_inputs, check_template
 from py2rely_plugins.relion5.sta.workflow import StaOutcome, StaPipeline, describe_strategy_choice
 
@@ -116,11 +117,30 @@ def _resolve(path: str, root: Path) -> Path:
 def print_outcome(outcome: StaOutcome) -> None:
     click.echo("")
     click.echo(render_table(outcome.rows))
+    notes = [f"  {row.stage} (bin {row.binning}, {row.job_dir}): {row.note}"
+             for row in outcome.rows if row.note]
+    if notes:
+        click.echo("\n" + "\n".join(notes))
     if outcome.final_resolution is not None:
         click.echo(f"\nFinal resolution: {format_resolution(outcome.final_resolution)} "
                    f"({outcome.final_map})")
+    print_truth(outcome)
     if outcome.report:
         click.echo(f"Report: {outcome.report}")
+
+
+def print_truth(outcome: StaOutcome) -> None:
+    """With a simulated dataset: every stage against its ground truth, and the final map's hand."""
+    rows = [(row.stage, row.binning, row.truth) for row in outcome.rows if row.truth is not None]
+    if not rows:
+        return
+    click.echo("\nAgainst the simulated truth (FSC after the best fit of the truth to the map; pose "
+               "errors after the best global rotation; positions after the map's centre offset):")
+    click.echo(render_truth_table(rows))
+    final = next((row.truth.map for row in reversed(outcome.rows)
+                  if row.truth is not None and row.truth.map is not None), None)
+    if final is not None:
+        click.echo(f"Final map against the simulated truth: {final.summary()}")
 
 
 def _class_numbers(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, ...]:

@@ -17,12 +17,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from py2rely_core import log
+from py2rely_core.errors import JobFailed
 from py2rely_core.interfaces import JobResult, PlannedJob
 from py2rely_core.runner import JobRunner
 from py2rely_plugins.relion5.sta import results
 from py2rely_plugins.relion5.sta.mask_threshold import threshold_for_map
 from py2rely_plugins.relion5.sta.options import JobOptions
 from py2rely_plugins.relion5.sta.params import BinningStage, Parameters
+from py2rely_plugins.relion5.sta.truth import GroundTruth, MapStats, TruthRow, measure_stage
 from py2rely_plugins.relion5.versions import NEWEST
 
 
@@ -37,6 +40,7 @@ class StageRow:
     resolution: float | None  # Å, FSC 0.143
     job_dir: str
     note: str = ""
+    truth: TruthRow | None = None  # against the simulated truth, when the dataset has one
 
 
 @dataclass
@@ -57,6 +61,8 @@ class ReferenceStart:
     particles: str  # particles extracted at the first binning (Extract/jobNNN/particles.star)
     imported_particles: str  # the particles STAR named in the parameter file
     reference_template: str | None  # the template map given with --reference-template
+    # The picks carry orientations (template matching); False for positions only (all angles 0).
+    picks_have_angles: bool = True
 
     @property
     def binning(self) -> int:
@@ -73,6 +79,8 @@ class StaContext:
         self.dry_run: bool = runner.dry_run
         self.outcome = outcome or StaOutcome()
         self._runner = runner
+        self._truth: GroundTruth | bool | None = False  # False: not looked for yet
+        self._last_fit: MapStats | None = None  # the latest map's fit to the truth
 
     # -- adding jobs -----------------------------------------------------------------------
 
@@ -114,13 +122,76 @@ class StaContext:
     # -- reporting -------------------------------------------------------------------------
 
     def report(self, stage: str, binning_stage: BinningStage, particles: str | None,
-               resolution: float | None, job: JobResult, note: str = "") -> None:
-        """Add a row to the final table (particles are counted from the STAR file)."""
+               resolution: float | None, job: JobResult, note: str = "",
+               density_map: str | None = None) -> None:
+        """Add a row to the final table (particles are counted from the STAR file). With a
+        simulated dataset's ground truth, the stage's map and particles are also measured
+        against it."""
+        truth = None
+        if self.ground_truth is not None and job.status != "Planned" and (density_map or particles):
+            truth = measure_stage(
+                self.ground_truth,
+                self.project_root / job.job_dir if job.job_dir.endswith("/") else None,
+                self.project_root / density_map if density_map else None,
+                self.project_root / particles if particles else None, hint=self._last_fit)
+            if truth.map is not None:
+                self._last_fit = truth.map
+            self._log_truth(stage, binning_stage, truth)
         self.outcome.rows.append(StageRow(
             stage=stage, binning=binning_stage.binning, box=binning_stage.box,
             particles=self.count(particles) if particles else None, resolution=resolution,
-            job_dir=job.job_dir, note=note,
+            job_dir=job.job_dir, note=note, truth=truth,
         ))
+
+    def _log_truth(self, stage: str, binning_stage: BinningStage, truth: TruthRow) -> None:
+        fields: dict[str, str] = {}
+        if truth.map is not None:
+            fields["fsc05"] = f"{truth.map.fsc05:.1f} Å"
+            fields["hand"] = "right" if truth.map.right_hand else "mirrored"
+        if truth.poses is not None:
+            fields["pose_error_median"] = f"{truth.poses.median_angle:.1f}°"
+        if fields:
+            log.get_logger("py2rely.truth").info("against the simulated truth", stage=stage,
+                                                 binning=binning_stage.binning, **fields)
+
+    @property
+    def ground_truth(self) -> GroundTruth | None:
+        """The simulator's ground truth next to the imported particles (None for real data)."""
+        if self._truth is False:
+            self._truth = GroundTruth.beside(self.project_root / self.params.inputs.particles)
+        return self._truth  # type: ignore[return-value]
+
+    def extraction_note(self, picks: str, extracted: str) -> str:
+        """Why an extraction has fewer particles than the picks it was given."""
+        imported, kept = self.count(picks), self.count(extracted)
+        if imported is None or kept is None or kept >= imported:
+            return ""
+        return (f"{imported - kept} of {imported} picks removed by relion_tomo_subtomo: too close "
+                "to the edge of the tilt images in every tilt")
+
+    def search_note(self, refine: JobResult, global_start: bool) -> str:
+        """How a Refine3D searched and when RELION stopped it (from its sampling files)."""
+        if refine.status == "Planned":
+            return "global search first" if global_start else ""
+        iterations = results.refine_iterations(refine.job_dir, self.project_root)
+        if not iterations:
+            return ""
+        steps = " → ".join(dict.fromkeys(f"{step:g}°" for _, _, step in iterations))
+        text = f"{len(iterations)} iterations ({steps})"
+        if global_start:
+            local_from = results.first_local_iteration(refine.job_dir, self.project_root)
+            text = (f"global search in iterations 1-{local_from - 1}, then local; " + text
+                    if local_from else "global search; " + text)
+        return text
+
+    def refine(self, planned: PlannedJob) -> JobResult:
+        """Run a Refine3D; one that stopped at its iteration cap fails with that reason."""
+        try:
+            return self.run(planned)
+        except JobFailed as failure:
+            raise JobFailed(results.explain_refine_failure(str(failure), self.project_root,
+                                                           planned.options.get("other_args", ""))
+                            ) from None
 
     def warn(self, message: str) -> None:
         self.outcome.warnings.append(message)

@@ -114,6 +114,12 @@ def with_angle_prior(other_args: str, sigma: float | None) -> str:
     return f"{other_args} --sigma_ang {num(sigma)}".strip()
 
 
+def with_iteration_cap(other_args: str, cap: int) -> str:
+    if "--auto_iter_max" in other_args:
+        return other_args
+    return f"{other_args} --auto_iter_max {cap}".strip()
+
+
 def with_angular_cap(other_args: str, stage: BinningStage) -> str:
     cap = stage.refine3d.max_angular_step
     if cap is None or "--maximum_angular_sampling" in other_args:
@@ -219,22 +225,26 @@ class JobOptions:
             "relax_sym": refine.relax_sym, "auto_faster": yes_no(settings.auto_faster),
             "sigma_tilt": num(refine.sigma_tilt), "nr_pool": str(refine.nr_pool),
             "do_pad1": yes_no(refine.do_pad1),
-            "other_args": with_angle_prior(
+            "other_args": with_iteration_cap(with_angle_prior(
                 with_angular_cap(with_offset_floor(refine.other_args, offset_range, stage), stage),
-                refine.local_angle_sigma if local_from_start else None),
+                refine.local_angle_sigma if local_from_start else None), refine.max_iterations),
             **self._refine_compute("refine3d"),
         }
         options["other_args"] = self._refine_args(options["other_args"])
         return PlannedJob(labels.REFINE3D, options, stage="refine3d", binning=stage.binning)
 
-    def class3d_alignment(self, particles: str, template: str, stage: BinningStage) -> PlannedJob:
-        """The `reference` strategy: one-class Class3D with alignment against the template."""
+    def class3d_alignment(self, particles: str, template: str, stage: BinningStage,
+                          confirming: bool = False) -> PlannedJob:
+        """One pass of the global search of picks without angles (sta/global_search.py): a
+        one-class Class3D with alignment against the template or the de novo map (maximum
+        cross-correlation first), or, ``confirming``, against the previous pass's map, which is
+        on RELION's greyscale (an EM pass that shows how far the poses still move)."""
         settings = self.params.initial_model.reference
         offset_range = pixels(settings.offset_range or stage.refine3d.offset_range, stage)
         offset_step = settings.offset_step or stage.refine3d.offset_step
         options = {
             **self._tomo_inputs(particles), "fn_ref": template,
-            "ref_correct_greyscale": yes_no(settings.ref_correct_greyscale),
+            "ref_correct_greyscale": yes_no(confirming or settings.ref_correct_greyscale),
             "ini_high": num(self.params.particle.low_pass), "sym_name": self.params.particle.symmetry,
             "particle_diameter": num(self.params.particle.diameter), "nr_classes": "1",
             "nr_iter": str(settings.nr_iter), "tau_fudge": num(settings.tau_fudge),
@@ -245,8 +255,7 @@ class JobOptions:
             "other_args": self._refine_args(with_offset_floor(settings.other_args, offset_range, stage)),
             **self._refine_compute("class3d"),
         }
-        return PlannedJob(labels.CLASS3D, options, stage="initial model (reference)",
-                          binning=stage.binning)
+        return PlannedJob(labels.CLASS3D, options, stage="global search", binning=stage.binning)
 
     def class3d(self, particles: str, reference: str, mask: str, stage: BinningStage,
                 ini_high: float) -> PlannedJob:
@@ -286,8 +295,9 @@ class JobOptions:
             "particle_diameter": num(self.params.particle.diameter),
             "sigma_tilt": num(settings.sigma_tilt), "nr_pool": str(settings.nr_pool),
             "other_args": self._refine_args(with_offset_floor(settings.other_args, offset_range, stage)),
-            # Gradient-driven refinement does not run with MPI.
-            "nr_mpi": "1", "nr_threads": str(compute.threads),
+            # Gradient-driven refinement does not run with MPI: one process with the threads of
+            # the refinement's followers, so it uses the CPUs a Refine3D would.
+            "nr_mpi": "1", "nr_threads": str((compute.refine_mpi_ranks - 1) * compute.threads),
             "use_gpu": yes_no(bool(compute.use_gpu)), "gpu_ids": compute.gpu_ids_for("initial_model"),
         }
         return PlannedJob(labels.INITIAL_MODEL, options, stage="initial model (de novo)",

@@ -198,6 +198,11 @@ class Refine3D(Section):
         5.0, gt=0, description="degrees; width of the angular prior (RELION --sigma_ang) when a "
         "refinement starts with local searches from known angles (searches reach 3 × this)",
     )
+    max_iterations: int = Field(
+        25, ge=2, description="cap on the iterations of a Refine3D (RELION --auto_iter_max); "
+        "RELION's convergence rule (orientations, offsets and resolution stop improving) ends it "
+        "earlier, and a refinement that reaches the cap fails loudly",
+    )
     other_args: str = ""
 
 
@@ -212,9 +217,18 @@ class Denovo(Section):
 
 
 class ReferenceAlignment(Section):
-    """The `reference` strategy: a one-class tomo Class3D that aligns particles to the template."""
+    """The global pass of picks without angles (`reference` and `denovo`): a one-class tomo Class3D
+    that assigns each particle the orientation of maximum cross-correlation with the template
+    (or the de novo map); the first Refine3D refines locally from there."""
 
-    nr_iter: int = Field(10, ge=1)
+    nr_iter: int = Field(
+        1, ge=1, description="iterations of each pass; measured against the truth the first "
+        "(maximum cross-correlation) iteration was the best and further EM iterations without "
+        "gold-standard halves made the poses worse (docs/pipelines-sta.md)")
+    max_passes: int = Field(
+        3, ge=1, description="cap on the passes of the global search; pass 2 on re-searches from "
+        "the previous pass's poses and the search stops once RELION's changes in orientations are "
+        "within the sampling step or stop falling (sta/global_search.py)")
     tau_fudge: float = Field(1.0, gt=0)
     sampling: str = "15 degrees"
     offset_range: float | None = Field(None, gt=0, description="Å; None = first binning's value")
@@ -413,6 +427,7 @@ def build_parameters(
     binnings = []
     for index, binning in enumerate(binning_list):
         box = box_for_binning(diameter, box_scaling, tilt_series_pixel_size, binning)
+        previous_pixel = tilt_series_pixel_size * binning_list[index - 1] if index else box.pixel_size
         local = local_sampling(box.pixel_size, diameter)
         first = index == 0
         refine = Refine3DAtBinning(
@@ -421,9 +436,11 @@ def build_parameters(
             auto_local_sampling=sampling_label(local),
             max_angular_step=round(MAX_STEP_FACTOR * nyquist_step(box.pixel_size, diameter), 3),
             # Picks are within about a tenth of the particle of its centre; later binnings only
-            # correct sub-pixel errors of the previous one. At least 2 px either way.
+            # correct sub-pixel errors of the previous one, so one pixel of that binning is
+            # enough (a 3D search of 2 px holds 33 translations, of 3 px 123: the range sets the
+            # cost of every bin-1 iteration). At least 2 px either way.
             offset_range=round(max(2 * box.pixel_size,
-                                   0.1 * diameter if first else 3 * box.pixel_size), 3),
+                                   0.1 * diameter if first else previous_pixel), 3),
             # Half a pixel after oversampling: a one-pixel coarse grid (RELION doubles the job
             # option for its first pass), which keeps the 3D translation search small.
             offset_step=round(0.5 * box.pixel_size, 3),

@@ -55,12 +55,15 @@ def polishing_rounds(context: StaContext, particles: str, refine: JobResult, mas
             mask_path, local_from_start=True, tomograms=tomograms, trajectories=trajectories))
         refined = context.measured(results.refine_resolution, refine)
         particles = refine.path("run_data.star")
-        context.report(f"refine3d ({label})", stage, particles, refined, refine)
+        context.report(f"refine3d ({label})", stage, particles, refined, refine,
+                       context.search_note(refine, global_start=False),
+                       density_map=refine.path("run_class001.mrc"))
         mask_job, post, measured = mask_and_postprocess(
             context, refine.path("run_class001.mrc"), refine.path("run_half1_class001_unfil.mrc"),
             stage, refined)
         mask_path = mask_job.path("mask.mrc")
-        context.report(f"postprocess ({label})", stage, None, measured, post)
+        context.report(f"postprocess ({label})", stage, particles, measured, post,
+                       density_map=post.path("postprocess.mrc"))
         if measured is None or best[0] is None:  # dry run: show one round
             return best if measured is None else (measured, post, particles)
         improved = measured < best[0] * (1.0 - settings.min_improvement)

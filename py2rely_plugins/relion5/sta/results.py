@@ -84,3 +84,78 @@ def particle_count(path: str | Path) -> int:
             if in_loop:
                 count += 1
     return count
+
+
+def _iteration_files(job: Path, suffix: str) -> list[tuple[int, Path]]:
+    found = []
+    for path in job.glob(f"run_it[0-9][0-9][0-9]_{suffix}"):
+        number = int(path.name[6:9])
+        if number > 0:
+            found.append((number, path))
+    return sorted(found)
+
+
+def healpix_step(order: int, oversampling: int = 1) -> float:
+    """RELION's finest angular step (degrees) at a HEALPix order with oversampling."""
+    return 360.0 / (6 * 2 ** (order + oversampling))
+
+
+def refine_iterations(job_dir: str | Path, project_root: Path) -> list[tuple[int, int, float]]:
+    """(iteration, HEALPix order, finest angular step) of each iteration of a Refine3D/Class3D,
+    from its run_itNNN_sampling.star files."""
+    rows = []
+    for number, path in _iteration_files(project_root / job_dir, "sampling.star"):
+        table = read_star(path).get("sampling_general")
+        if table is None or "rlnHealpixOrder" not in table.columns:
+            continue
+        order = int(table["rlnHealpixOrder"].iloc[0])
+        rows.append((number, order, healpix_step(order)))
+    return rows
+
+
+def first_local_iteration(job_dir: str | Path, project_root: Path) -> int | None:
+    """The first iteration of a Refine3D that searched locally (its HEALPix order reached the
+    job's --auto_local_healpix_order), or None if it never did."""
+    job = project_root / job_dir
+    optimisers = _iteration_files(job, "optimiser.star")
+    if not optimisers:
+        return None
+    general = read_star(optimisers[-1][1]).get("optimiser_general")
+    if general is None or "rlnAutoLocalSearchesHealpixOrder" not in general.columns:
+        return None
+    local_order = int(general["rlnAutoLocalSearchesHealpixOrder"].iloc[0])
+    for number, order, _ in refine_iterations(job_dir, project_root):
+        if order >= local_order:
+            return number
+    return None
+
+
+def changes_in_orientations(job_dir: str | Path, project_root: Path) -> float | None:
+    """RELION's changes in optimal orientations (degrees) of a job's last iteration."""
+    optimisers = _iteration_files(project_root / job_dir, "optimiser.star")
+    if not optimisers:
+        return None
+    general = read_star(optimisers[-1][1]).get("optimiser_general")
+    if general is None or "rlnChangesOptimalOrientations" not in general.columns:
+        return None
+    return float(general["rlnChangesOptimalOrientations"].iloc[0])
+
+
+def last_iteration(job_dir: str | Path, project_root: Path) -> int:
+    files = _iteration_files(project_root / job_dir, "optimiser.star")
+    return files[-1][0] if files else 0
+
+
+def explain_refine_failure(message: str, project_root: Path, other_args: str) -> str:
+    """A failed Refine3D's message, with the reason when it stopped at its iteration cap."""
+    parts = other_args.split()
+    if "--auto_iter_max" not in parts:
+        return message
+    cap = int(parts[parts.index("--auto_iter_max") + 1])
+    job_dir = message.split()[0]
+    reached = last_iteration(job_dir, project_root)
+    if reached < cap:
+        return message
+    return (f"{job_dir} stopped at its iteration cap ({cap} iterations, refine3d.max_iterations) "
+            "before RELION's convergence rule ended it: orientations or resolution were still "
+            f"changing. Check the picks and the reference, or raise the cap.\n{message}")

@@ -16,6 +16,7 @@ from py2rely_plugins.relion5.sta.context import ReferenceStart, StaContext, StaO
 from py2rely_plugins.relion5.sta.contract import InitialModelStrategy, InitialReference
 from py2rely_plugins.relion5.sta.masking import mask_and_postprocess
 from py2rely_plugins.relion5.sta.params import BinningStage, Parameters
+from py2rely_plugins.relion5.sta.picks import picks_have_angles
 from py2rely_plugins.relion5.sta.polishing import polishing_rounds
 from py2rely_plugins.relion5.versions import NEWEST
 
@@ -54,9 +55,11 @@ class StaPipeline:
         self.outcome: StaOutcome = self.context.outcome
 
     def first_reference(self, particles: str) -> InitialReference:
+        imported = self.params.inputs.particles
         start = ReferenceStart(stage=self.params.first, particles=particles,
-                               imported_particles=self.params.inputs.particles,
-                               reference_template=self.reference_template)
+                               imported_particles=imported,
+                               reference_template=self.reference_template,
+                               picks_have_angles=picks_have_angles(self.context.project_root / imported))
         return self.strategy.make_reference(self.context, start)
 
     def execute(self) -> StaOutcome:
@@ -65,24 +68,30 @@ class StaPipeline:
         first = params.first
         extract = run(jobs.extract(params.inputs.particles, first))
         particles = extract.path("particles.star")
-        report("extract", first, particles, None, extract)
+        report("extract", first, particles, None, extract,
+               context.extraction_note(params.inputs.particles, particles))
 
         reference = self.first_reference(particles)
         particles = reference.particles_path
+        made_by_a_job = bool(reference.job_dir)
         report(f"initial model ({self.strategy.name})", first, particles, None,
-               JobResult(job_dir=reference.job_dir, status="Succeeded"), reference.note)
+               JobResult(job_dir=reference.job_dir or reference.map_path, status=extract.status),
+               reference.note, density_map=reference.map_path if made_by_a_job else None)
 
         ini_high = first.refine3d.ini_high or params.particle.low_pass
         density_map = reference.map_path
         mask = ""
         local = reference.angles_known
         for index, stage in enumerate(params.binnings):
-            refine = run(jobs.refine3d(particles, density_map, stage, ini_high, mask,
-                                       local_from_start=local))
+            global_start = not local
+            refine = context.refine(jobs.refine3d(particles, density_map, stage, ini_high, mask,
+                                                  local_from_start=local))
             local = True  # after the first refinement every stage starts from refined angles
             resolution = context.measured(results.refine_resolution, refine)
             particles = refine.path("run_data.star")
-            report("refine3d", stage, particles, resolution, refine)
+            report("refine3d", stage, particles, resolution, refine,
+                   context.search_note(refine, global_start),
+                   density_map=refine.path("run_class001.mrc"))
             if index == 0:
                 dedup = run(jobs.remove_duplicates(particles, stage))
                 particles = dedup.path("particles.star")
@@ -112,7 +121,8 @@ class StaPipeline:
         mask, post, final = mask_step(
             self.context, refine.path("run_class001.mrc"), refine.path("run_half1_class001_unfil.mrc"),
             stage, resolution)
-        self.context.report("postprocess", stage, None, final, post)
+        self.context.report("postprocess", stage, particles, final, post,
+                            density_map=post.path("postprocess.mrc"))
         best = (final, post, particles)
         if stage.binning == 1 and self.params.high_resolution.max_rounds > 0:
             best = polishing_rounds(self.context, particles, refine, mask, post, final, stage)
