@@ -55,7 +55,9 @@ def test_gpu_jobs_get_relions_gpu_option_right_after_the_threads(ids):
         words = argv(planned)
         assert planned.options["use_gpu"] == "Yes" and planned.options["gpu_ids"] == ids, kind
         at = words.index("--gpu")
-        assert words[at - 2:at + 2] == ["--j", "2", "--gpu", ids], kind
+        # InitialModel runs one process with the threads of the refinement's followers.
+        followers = p.compute.refine_mpi_ranks - 1 if kind == "initial_model" else 1
+        assert words[at - 2:at + 2] == ["--j", str(2 * followers), "--gpu", ids], kind
         # RELION appends other_args after --gpu, as here (the oracle: identical positions).
         assert words[at + 2] == "--min_sigma2_offset" or kind == "initial_model", kind
 
