@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import click
@@ -155,9 +155,16 @@ def _interrupted(exc: BaseException | None) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point: run the CLI, turning py2rely errors into one line and an exit code."""
     install_handlers()  # SIGTERM and SIGHUP stop a pipeline as Ctrl-C does
+    run_command_line(lambda: build_cli(get_plugins()), argv, "py2rely")
+
+
+def run_command_line(make_cli: Callable[[], click.Command], argv: Sequence[str] | None,
+                     prog_name: str) -> None:
+    """Run a click command line the py2rely way (every console script of the project): each
+    error is one line and an exit code, never a traceback."""
     try:
-        cli = build_cli(get_plugins())
-        cli.main(args=list(argv) if argv is not None else None, prog_name="py2rely",
+        cli = make_cli()
+        cli.main(args=list(argv) if argv is not None else None, prog_name=prog_name,
                  standalone_mode=False)
     except Py2relyError as exc:
         click.echo(f"error: {exc}", err=True)
@@ -168,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         _interrupted(exc)
     except click.UsageError as exc:
         # One line, like every other error; the usage text is one `-h` away.
-        command = exc.ctx.command_path if exc.ctx else "py2rely"
+        command = exc.ctx.command_path if exc.ctx else prog_name
         click.echo(f"error: {command}: {exc.format_message()} (see '{command} -h')", err=True)
         sys.exit(exc.exit_code)
     except click.ClickException as exc:

@@ -225,29 +225,6 @@ slurm_routines.add_command(_command("class3d", "class3d", _class3d, drop=("nr_cl
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of `py2rely-slurm`: errors as one line and an exit code, as `py2rely`."""
-    from py2rely_core.errors import Py2relyError
+    from py2rely_core.cli import run_command_line
 
-    try:
-        slurm_root.main(args=list(argv) if argv is not None else None, prog_name="py2rely-slurm",
-                        standalone_mode=False)
-    except Py2relyError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(exc.exit_code)
-    except click.UsageError as exc:
-        where = exc.ctx.command_path if exc.ctx else "py2rely-slurm"
-        click.echo(f"error: {where}: {exc.format_message()} (see '{where} -h')", err=True)
-        sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        click.echo(f"error: {exc.format_message()}", err=True)
-        sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        click.echo("error: interrupted", err=True)
-        sys.exit(130)
-    except OSError as exc:  # read-only directory, full disk: one line and exit code 7, as `py2rely`
-        from py2rely_core.errors import FileSystemError
-
-        error = FileSystemError.from_os_error(exc)
-        click.echo(f"error: {error}", err=True)
-        sys.exit(error.exit_code)
+    run_command_line(lambda: slurm_root, argv, "py2rely-slurm")
