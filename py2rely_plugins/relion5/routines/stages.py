@@ -17,6 +17,7 @@ from py2rely_plugins.relion5.routines.common import (
     file_in_project,
     optional_parameters,
     project_root,
+    run_options,
     tomograms_for,
     typed,
 )
@@ -125,13 +126,8 @@ def _execute(ctx: click.Context, params: Parameters, legacy: LegacyCluster, gpu:
               help="Initial low-pass of the bin-1 refinement (Å).")
 @optional_bool("-rr", "--rerun", help="Accepted as in 0.7.1; identical jobs are reused, changed ones run.")
 @gpu_options
-@click.option("--executor", default="local", show_default=True, help="Executor (local, slurm, a plugin's).")
-@click.option("--executor-setting", "executor_settings_", multiple=True, metavar="KEY=VALUE",
-              help="One executor setting (repeatable).")
 @cluster_options
-@click.option("--dry-run", is_flag=True, help="Print the jobs and commands; run nothing.")
-@click.option("--project-dir", default=".", show_default=True, type=click.Path(file_okay=False),
-              help="RELION project directory.")
+@run_options
 @click.pass_context
 def bin1_command(ctx: click.Context, parameter: str, tomograms: str, particles: str, mask: str | None,
                  low_pass: float, rerun: bool, gpu: bool | None, use_gpu: bool | None,
@@ -171,13 +167,8 @@ def bin1_command(ctx: click.Context, parameter: str, tomograms: str, particles: 
 @click.option("-niter", "--num-iterations", type=int, default=5, show_default=True,
               help="Most rounds of CTF refinement + polishing (fewer when a round stops improving).")
 @gpu_options
-@click.option("--executor", default="local", show_default=True, help="Executor (local, slurm, a plugin's).")
-@click.option("--executor-setting", "executor_settings_", multiple=True, metavar="KEY=VALUE",
-              help="One executor setting (repeatable).")
 @cluster_options
-@click.option("--dry-run", is_flag=True, help="Print the jobs and commands; run nothing.")
-@click.option("--project-dir", default=".", show_default=True, type=click.Path(file_okay=False),
-              help="RELION project directory.")
+@run_options
 @click.pass_context
 def polish_command(ctx: click.Context, parameter: str, particles: str, mask: str, tomograms: str | None,
                    motion: str | None, num_iterations: int, gpu: bool | None, use_gpu: bool | None,
