@@ -195,6 +195,7 @@ def test_every_0_7_1_option_of_these_commands_is_accepted(tmp_path):
     import click
 
     from py2rely_core.cli import build_cli
+    from py2rely_core.cli_lazy import LazyCommand
     from py2rely_core.plugins import get_plugins
     from py2rely_plugins.relion5.routines.slurm_scripts import slurm_root
 
@@ -204,6 +205,8 @@ def test_every_0_7_1_option_of_these_commands_is_accepted(tmp_path):
     ours: dict[str, set[str]] = {}
 
     def walk(command: click.Command, path: list[str]) -> None:
+        if isinstance(command, LazyCommand):  # loaded only when used (`py2rely -h` stays light)
+            command = command.load()
         if isinstance(command, click.Group):
             for name, sub in command.commands.items():
                 walk(sub, [*path, name])
