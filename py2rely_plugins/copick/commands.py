@@ -28,6 +28,19 @@ def size_options(what: str) -> list[click.Parameter]:
     return options
 
 
+def tomogram_geometry_options() -> list[click.Parameter]:
+    """Where each tomogram's size and pixel size come from: -ts, else -x/-y/-z and -ps."""
+    return [
+        click.Option(["-ts", "--tilt-series"], default=None, type=click.Path(dir_okay=False),
+                     help="RELION 5 tomograms STAR: each tomogram's size (rlnTomoSizeX/Y/Z) and pixel "
+                          "size come from it instead of -x/-y/-z and -ps."),
+        *size_options("without -ts"),
+        click.Option(["-ps", "--pixel-size"], default=None, type=_POSITIVE,
+                     help="Tilt-series pixel size (Å) [default: from -ts, else "
+                          f"{DEFAULT_PIXEL_SIZE}]; must agree with -ts when both are given."),
+    ]
+
+
 def optics_options(group_help: str = "Optics group number (rlnOpticsGroup).") -> list[click.Parameter]:
     return [
         click.Option(["-v", "--voltage"], default=300.0, show_default=True, type=_POSITIVE,
@@ -64,13 +77,7 @@ PARTICLES_PARAMS: list[click.Parameter] = [
     click.Option(["-o", "--output"], default="input", show_default=True, type=click.Path(),
                  help="Directory to write {session}_[{user-id}_][{session-id}_]{name}.star to (the "
                       "name py2rely 0.7.1 gave), or the STAR file itself (a name ending in .star)."),
-    click.Option(["-ts", "--tilt-series"], default=None, type=click.Path(dir_okay=False),
-                 help="RELION 5 tomograms STAR: each tomogram's size (rlnTomoSizeX/Y/Z) and pixel "
-                      "size come from it instead of -x/-y/-z and -ps."),
-    *size_options("without -ts"),
-    click.Option(["-ps", "--pixel-size"], default=None, type=_POSITIVE,
-                 help="Tilt-series pixel size (Å) [default: from -ts, else "
-                      f"{DEFAULT_PIXEL_SIZE}]; must agree with -ts when both are given."),
+    *tomogram_geometry_options(),
     *optics_options(),
     click.Option(["--relion5"], type=click.BOOL, default=True, is_flag=False, flag_value=True,
                  show_default=True,
@@ -124,13 +131,7 @@ IMPORT_STAR_PARAMS: list[click.Parameter] = [
                       "pixels (data_particles, or the file's only table)."),
     click.Option(["-o", "--output"], default="full_picks.star", show_default=True,
                  type=click.Path(dir_okay=False), help="RELION 5 particles STAR to write."),
-    click.Option(["-ts", "--tilt-series"], default=None, type=click.Path(dir_okay=False),
-                 help="RELION 5 tomograms STAR: each tomogram's size (rlnTomoSizeX/Y/Z) and pixel "
-                      "size come from it instead of -x/-y/-z and -ps."),
-    *size_options("without -ts"),
-    click.Option(["-ps", "--pixel-size"], default=None, type=_POSITIVE,
-                 help="Tilt-series pixel size (Å) [default: from -ts, else "
-                      f"{DEFAULT_PIXEL_SIZE}]; must agree with -ts when both are given."),
+    *tomogram_geometry_options(),
     *optics_options(),
     click.Option(["--overwrite"], is_flag=True, default=False,
                  help="Replace an existing --output file (without it an existing file is refused)."),

@@ -124,7 +124,8 @@ def job_lines(project: Project) -> tuple[list[JobLine], str]:
     return lines, warning
 
 
-def _duration(seconds: float | None) -> str:
+def format_duration(seconds: float | None) -> str:
+    """h:mm:ss or m:ss, as `status` and the report show a job's time; '-' when unknown."""
     if seconds is None:
         return "-"
     minutes, secs = divmod(round(seconds), 60)
@@ -146,7 +147,7 @@ def status_command(project_dir: str) -> None:
         click.echo(f"warning: {warning}", err=True)
     rows = [("job", "type", "status", "time", "resolution", "stage", "note")]
     for line in lines:
-        rows.append((line.job_dir, line.type_label, line.status, _duration(line.elapsed),
+        rows.append((line.job_dir, line.type_label, line.status, format_duration(line.elapsed),
                      format_resolution(line.resolution), line.stage, line.note))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:

@@ -94,20 +94,6 @@ class Artifacts:
         atomic.write_text(self.cache_path, json.dumps(self.cache))
 
 
-def _name(job_dir: str, what: str, ext: str = "png") -> str:
-    return f"{IMAGE_DIR}/{job_dir.strip('/').replace('/', '-')}-{what}.{ext}"
-
-
-def _copy_log(source: Path, temporary: Path) -> None:
-    size = source.stat().st_size
-    with open(source, "rb") as handle:
-        if size > LOG_COPY_LIMIT:
-            handle.seek(size - LOG_COPY_LIMIT)
-        text = handle.read()
-    prefix = b"[... earlier lines left out ...]\n" if size > LOG_COPY_LIMIT else b""
-    temporary.write_bytes(prefix + text.replace(b"\r", b"\n"))
-
-
 @dataclass
 class SectionContext:
     """What every section of the report is drawn from and into."""

@@ -41,12 +41,6 @@ def number(value: float | int | None, fmt: str = "{:.1f}", unit: str = "") -> st
     return fmt.format(value) + unit
 
 
-def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    minutes, secs = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def anchor(job_dir: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from py2rely_plugins.relion5.report import page
 from py2rely_plugins.relion5.report.artifacts import IMAGE_DIR, SectionContext, copy_log, log_name
+from py2rely_plugins.relion5.status import format_duration
 
 
 def stages(ctx: SectionContext) -> str:
@@ -25,7 +26,7 @@ def stages(ctx: SectionContext) -> str:
         inputs = ", ".join(f'<a href="#{page.anchor(j)}">{page.esc(j)}</a>' for j in job.inputs_from)
         rows.append([
             job_cell, page.esc(job.stage), page.esc(job.type_label), status,
-            page.esc(page.duration(job.elapsed)), page.number(job.particles, "{:d}"),
+            page.esc(format_duration(job.elapsed)), page.number(job.particles, "{:d}"),
             page.number(job.box, "{:d}"), page.number(job.binning, "{:d}"),
             page.number(job.resolution, "{:.1f}", " Å"), inputs or "-", " · ".join(logs) or "-",
         ])
@@ -57,7 +58,7 @@ def timings(ctx: SectionContext) -> str:
     picture = ctx.picture(f"{IMAGE_DIR}/timings.svg", sources, lambda tmp: plots.timing_plot(rows, tmp),
                            "Wall time per job: RELION's programs (py2rely_command_times.txt) and the "
                            "rest (job script, executor, polling).")
-    text = (f"<p>Jobs took {page.duration(total)} in all, of which {overhead:.1f} s "
+    text = (f"<p>Jobs took {format_duration(total)} in all, of which {overhead:.1f} s "
             f"({overhead / total:.1%}) outside RELION's programs.</p>" if total > 0 else "")
     table = page.table(("job", "wall time", "programs", "orchestration"), table_rows, numeric=(1, 2, 3))
     return page.section("timings", "Timings", text + page.figures([picture]) + table)
