@@ -7,24 +7,26 @@
   cross-correlation, then passes until RELION's changes in orientations say found) and the local
   Refine3D from there, and meet the same bounds, on a smaller dataset at bin 4;
 * positions only without a template (`denovo`) give a map of the right shape (FSC 0.5 against
-  the truth within 3 × Nyquist, either hand) and a report of its hand. The pose bound is the
-  benchmark's (60 particles): on the CI's 24 the de novo map at 40 Å is nearly two-fold
-  symmetric and about half the particles take the other copy (median pose error ~95°, 42 %
-  within 10°, measured), which leaves the map right and the poses ambiguous.
+  the truth within 3 × Nyquist) with the hand of the map of known hand it is checked against.
+  The pose bound is the benchmark's (60 particles): on the CI's 24 the de novo map at 40 Å is
+  nearly two-fold symmetric and about half the particles take the other copy (median pose error
+  ~95°, 42 % within 10°, measured), which leaves the map right and the poses ambiguous.
 
 Times on this machine are in docs/demo.md and benchmarks/realistic_starts.py, not asserted here.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import mrcfile
+import numpy as np
 import pytest
 
 from py2rely_core.relion_files import read_job_star
 from py2rely_plugins.relion5.sta import results
-from py2rely_plugins.relion5.sta.truth import GroundTruth, map_stats, pose_stats_of_star
+from py2rely_plugins.relion5.sta.truth import GroundTruth, map_stats, mirrored, pose_stats_of_star
 from tests.sta_fixtures import py2rely
 
 pytestmark = pytest.mark.relion
@@ -111,22 +113,43 @@ def test_reconstruct_refuses_positions_only_before_any_refinement(tmp_path, reli
     assert not list((base / "project").glob("Reconstruct/job*"))
 
 
-def test_denovo_from_positions_makes_a_map_and_reports_its_hand(tmp_path, relion_runtime):
+def test_denovo_hand_is_checked_and_a_mirrored_geometry_is_flagged(tmp_path, relion_runtime):
+    """The demo's de novo run checks the hand against the template made from the phantom. Here
+    that template is replaced by its mirror image before the run, which is what a user sees when
+    the tilt-series geometry is mirrored (the tilt series set the hand of the average): the de
+    novo map and the final map are reported with the mirror hand of the reference, the final
+    map's mirror image is written beside it, and a warning names the geometry."""
     base = tmp_path / "denovo"
-    run = py2rely("demo", "-o", str(base), *POSITIONS, "--initial-model", "denovo", timeout=3600)
-    assert run.returncode == 0, run.stderr[-3000:]
+    args = ("demo", "-o", str(base), *POSITIONS, "--initial-model", "denovo")
+    plan = py2rely(*args, "--dry-run", timeout=900)
+    assert plan.returncode == 0, plan.stderr[-3000:]
     project = base / "project"
+    template = project / "reference.mrc"
+    with mrcfile.open(template, mode="r+") as mrc:
+        mrc.data[...] = mirrored(np.array(mrc.data))
+    run = py2rely(*args, timeout=3600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "RelionError" not in run.stderr
     with mrcfile.open(project / "InitialModel/job002/initial_model.mrc") as mrc:
         assert mrc.data.shape == (24, 24, 24) and abs(float(mrc.voxel_size.x) - 10.0) < 1e-3
     # The de novo frame is new: a global pass against the de novo map, then local refinement.
     assert read_job_star(project / "Class3D/job003/job.star").options["fn_ref"] == (
         "InitialModel/job002/initial_model.mrc")
-    assert "RelionError" not in run.stderr
-    assert "hand not determined by de novo" in run.stdout
-    # The hand is reported for the de novo map and every map after it.
-    rows = [line for line in run.stdout.splitlines()
-            if line.startswith(("initial model (denovo)", "refine3d", "postprocess"))
-            and (" right " in line or " MIRROR " in line)]
-    assert len(rows) >= 3, run.stdout
-    assert "Final map against the simulated truth" in run.stdout
-    check_bounds(base, fsc_factor=3.0, either_hand=True, poses_bound=False)
+    start = json.loads((project / "InitialModel/job002/hand_check.json").read_text())
+    print(start)
+    assert start["reference"] == "reference.mrc"
+    # The data set the hand: the final map is the truth's hand (the simulated geometry is right).
+    truth = GroundTruth.load(base / "data" / "ground_truth")
+    final_map, _, _ = final_outputs(project)
+    stats = map_stats(final_map, truth)
+    print(stats.summary())
+    assert stats.right_hand and stats.fsc05 <= 3.0 * stats.nyquist, stats.summary()
+    # ... so against the mirrored reference it has the mirror hand: flagged, and flipped beside.
+    final = json.loads((final_map.parent / "hand_check.json").read_text())
+    print(final)
+    assert final["mirror_hand"] and final["mirror_correlation"] - final["correlation"] >= 0.02
+    flipped = final_map.parent / "postprocess_hand_flipped.mrc"
+    assert not map_stats(flipped, truth).right_hand
+    warning = f"{final_map.relative_to(project)} has the mirror hand of reference.mrc"
+    assert warning in run.stdout and "rlnTomoHand" in run.stdout
+    assert "de novo map: " in run.stdout and "of reference.mrc (correlation" in run.stdout

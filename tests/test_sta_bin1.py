@@ -3,6 +3,7 @@ back, then a round of tomo CTF refinement and polishing that moves the defocus t
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -53,6 +54,12 @@ def test_bin1_stage_refines_defocus_toward_the_truth(tmp_path, relion_runtime):
     assert result.returncode == 0, result.stderr
     assert "Box Size: 48 @ bin=1 (extracted at 72, cropped)" in result.stdout
     edit_parameters(parameters, high_resolution={"max_rounds": 1})
+    # The demo's bin-1 search (docs/demo.md): poses refined at bin 2 need a ±9° prior and one
+    # pixel, not the ±15° and two pixels of picked angles (a fifth of the sampling points).
+    data = json.loads(parameters.read_text())
+    bin1 = next(stage for stage in data["binnings"] if stage["binning"] == 1)
+    bin1["refine3d"].update(local_angle_sigma=3.0, offset_range=bin1["pixel_size"])
+    parameters.write_text(json.dumps(data, indent=2))
     run = py2rely("pipelines", "sta", "-p", "sta_parameters.json", cwd=project, timeout=3600)
     assert run.returncode == 0, run.stderr[-3000:]
     assert set(statuses(project).values()) == {"Succeeded"}

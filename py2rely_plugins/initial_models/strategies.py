@@ -63,13 +63,18 @@ class DenovoStrategy:
 
     def make_reference(self, context: StaContext, start: ReferenceStart) -> InitialReference:
         job = context.run(context.jobs.initial_model(start.particles, start.stage))
-        initial = job.path("initial_model.mrc")
+        initial, hand = job.path("initial_model.mrc"), "hand not determined by de novo"
+        reference = context.params.initial_model.denovo.hand_reference
+        if reference:
+            # Its hand is whatever the optimisation found; the tilt series, not this map, set the
+            # final map's hand, which is checked against the same reference at the end
+            # (docs/pipelines-sta.md, "De novo and the hand").
+            hand = (f"hand checked against {reference} here and at the end" if context.dry_run
+                    else f"de novo map: {context.check_hand(job, 'initial_model.mrc', reference)}")
         # The de novo map's frame is unrelated to any imported angles: a global search first.
-        # Its hand is whatever the optimisation found (docs/pipelines-sta.md, "De novo and the
-        # hand").
         particles = global_search(context, start, initial)
         return InitialReference(map_path=initial, particles_path=particles,
-                                note="de novo; global search first; hand not determined by de novo")
+                                note=f"de novo; global search first; {hand}")
 
 
 def all_strategies() -> list:

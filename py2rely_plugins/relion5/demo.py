@@ -38,10 +38,12 @@ DEMO_DATASET = {
 DEMO_DIAMETER = 160.0
 DEMO_PIXEL = 2.5
 DEMO_POLISHING_ROUNDS = 1
+DEMO_BIN1_ANGLE_SIGMA = 3.0  # degrees
 DEMO_DENOVO_ITERATIONS = 25
 DEMO_DENOVO_ARGS = ("--healpix_order 0 --auto_local_healpix_order 1 --maxsig 10 "
                     "--grad_ini_resol 40 --grad_fin_resol 40")
 DEMO_LOW_PASS = 40.0  # Å: the first reference, and the template's low-pass
+TEMPLATE_NAME = "reference.mrc"  # in the project: the phantom as a user would have it from EMDB
 # The strategy that fits each picks model: picks with angles are reconstructed from them; picks
 # with positions only are aligned to a template (a user has one from EMDB or PDB).
 STRATEGY_FOR_PICKS = {"exact": "reconstruct", "template-matching": "reconstruct",
@@ -77,7 +79,7 @@ def simulate_dataset(data_dir: Path, options: dict[str, str], seed: int) -> None
 
 
 def write_parameters(project: Path, data_dir: Path, binning_list: list[int], processes: int,
-                     threads: int, decoy_classes: bool) -> Path:
+                     threads: int, decoy_classes: bool, hand_reference: str | None = None) -> Path:
     path = project / "sta_parameters.json"
     tomograms = read_tomograms(data_dir / "tomograms.star")
     particles = read_particles(data_dir / "particles.star")
@@ -101,10 +103,18 @@ def write_parameters(project: Path, data_dir: Path, binning_list: list[int], pro
     first = params.binnings[0]
     search = max(1, round(first.refine3d.offset_range / first.pixel_size))
     params.initial_model.denovo.other_args = f"{DEMO_DENOVO_ARGS} --offset_range {search} --offset_step 1"
+    params.initial_model.denovo.hand_reference = hand_reference
     if 1 in binning_list:
         # One round of CTF refinement and polishing shows both; each round costs a bin-1
         # refinement, the dearest job of the demo (docs/demo.md).
         params.high_resolution.max_rounds = DEMO_POLISHING_ROUNDS
+        bin1 = next(stage for stage in params.binnings if stage.binning == 1)
+        # The bin-1 refinements start from poses refined at bin 2 (median error 4-6° and 2 Å
+        # against the truth): a ±9° prior and a one-pixel translation search cover them, and
+        # RELION re-centres both every iteration. 84 sampling points per particle instead of
+        # 1287 made a bin-1 iteration 5× faster (73 s → 15 s, idle) (docs/demo.md).
+        bin1.refine3d.local_angle_sigma = DEMO_BIN1_ANGLE_SIGMA
+        bin1.refine3d.offset_range = bin1.pixel_size
     if path.is_file() and _load_or_none(path) == params:
         return path
     project.mkdir(parents=True, exist_ok=True)
@@ -121,13 +131,14 @@ def _load_or_none(path: Path) -> Parameters | None:
 
 
 def make_template(project: Path, data_dir: Path, parameter_file: Path) -> Path:
-    """The `reference` route's template: the ground-truth phantom at the first binning,
-    low-passed to the first reference's resolution (what a user makes from an EMDB map)."""
+    """The `reference` route's template and de novo's hand reference: the ground-truth phantom
+    at the first binning, low-passed to the first reference's resolution (what a user makes from
+    an EMDB map)."""
     from py2rely_plugins.relion5.sta.template import make_template as resample
     from py2rely_plugins.relion5.sta.template import read_map_info, resolve_settings, write_template
 
     params = load_parameters(parameter_file)
-    output = project / "reference.mrc"
+    output = project / TEMPLATE_NAME
     if not output.is_file():
         info = read_map_info(data_dir / "ground_truth" / "phantom.mrc")
         settings = resolve_settings(info, input_voxel_size=None,
@@ -193,12 +204,16 @@ def demo_command(output: str, binning_list: str, picks: str, initial_model: str 
     options = {**DEMO_DATASET, "particles": str(particles), "decoy-fraction": str(decoy_fraction),
                "picks": picks}
     simulate_dataset(data_dir, options, seed)
-    parameter_file = write_parameters(project, data_dir, binnings, nprocesses, nthreads,
-                                      decoy_classes=run_class3d and decoy_fraction > 0)
-    template = make_template(project, data_dir, parameter_file) if initial_model == "reference" else None
+    # De novo cannot know the hand; the template a user would make from EMDB can tell it.
+    parameter_file = write_parameters(
+        project, data_dir, binnings, nprocesses, nthreads,
+        decoy_classes=run_class3d and decoy_fraction > 0,
+        hand_reference=TEMPLATE_NAME if initial_model == "denovo" else None)
+    template = (make_template(project, data_dir, parameter_file)
+                if initial_model in ("reference", "denovo") else None)
     outcome = run_sta(StaRequest(
         parameter=str(parameter_file), project_dir=str(project),
-        reference_template=str(template) if template else None,
+        reference_template=str(template) if initial_model == "reference" else None,
         initial_model=None if initial_model == "reference" else initial_model,
         run_class3d=run_class3d, class_selection=class_selection, executor=executor,
         executor_settings=executor_settings_, dry_run=dry_run,

@@ -68,6 +68,8 @@ def run_sta(request: StaRequest, plugins: Plugins | None = None) -> StaOutcome:
 
     tomograms, particles = check_inputs(params, project_root, request.parameter)
     check_template(params, request.reference_template, project_root)
+    if strategy_name == "denovo":
+        check_template(params, params.initial_model.denovo.hand_reference, project_root)
     if request.extract3d:
         params.extract.do_stack2d = False
     first_mask = None
@@ -125,6 +127,8 @@ def print_outcome(outcome: StaOutcome) -> None:
         click.echo(f"\nFinal resolution: {format_resolution(outcome.final_resolution)} "
                    f"({outcome.final_map})")
     print_truth(outcome)
+    if outcome.warnings:
+        click.echo("\nWarnings:\n" + "\n".join(f"  {warning}" for warning in outcome.warnings))
     if outcome.report:
         click.echo(f"Report: {outcome.report}")
 

@@ -121,6 +121,46 @@ class StaContext:
 
     # -- reporting -------------------------------------------------------------------------
 
+    def check_hand(self, job: JobResult, map_name: str, reference: str) -> str:
+        """One line on the hand of ``job``'s map against ``reference`` (recorded in the job
+        directory); sta/hand.py."""
+        from py2rely_plugins.relion5.sta.hand import check_hand, record_check
+
+        check = check_hand(self.project_root / job.job_dir / map_name, self._project_path(reference),
+                           self.params.particle.diameter, reference)
+        record_check(self.project_root / job.job_dir, check)
+        log.get_logger("py2rely.sta").info("hand", map=job.path(map_name), check=check.summary())
+        return check.summary()
+
+    def check_final_hand(self, job: JobResult, map_name: str, reference: str) -> None:
+        """The final map against the map of known hand. Subtomogram averages take their hand
+        from the tilt series, so a final map of the mirror hand means the tilt-series geometry
+        is mirrored: a warning says so, and the map's mirror image is written beside it."""
+        from py2rely_plugins.relion5.sta.hand import settle_hand
+
+        if self.dry_run:
+            return
+        try:
+            chosen, check = settle_hand(self.project_root / job.job_dir, map_name,
+                                        self._project_path(reference),
+                                        self.params.particle.diameter, reference)
+        except ValueError as exc:  # binnings whose pixel sizes are no integer ratio apart
+            self.warn(f"final hand not checked against {reference}: {exc}")
+            return
+        log.get_logger("py2rely.sta").info("final hand", map=job.path(map_name), check=check.summary())
+        if not check.decided:
+            self.warn(f"{job.path(map_name)}: {check.summary()}")
+        elif check.flip:
+            self.warn(
+                f"{job.path(map_name)} has the {check.summary()}: its mirror image is "
+                f"{job.path(chosen)}. The tilt series set the hand of a subtomogram average: check "
+                "their handedness (rlnTomoHand, the sign of the tilt angles) before trusting CTF "
+                "refinement or polishing")
+
+    def _project_path(self, name: str) -> Path:
+        path = Path(name)
+        return path if path.is_absolute() else self.project_root / path
+
     def report(self, stage: str, binning_stage: BinningStage, particles: str | None,
                resolution: float | None, job: JobResult, note: str = "",
                density_map: str | None = None) -> None:

@@ -209,6 +209,7 @@ class JobOptions:
         # (RELION does when the sampling is at least as fine as auto_local_sampling).
         sampling = settings.auto_local_sampling if local_from_start else settings.sampling
         offset_range = pixels(settings.offset_range, stage)
+        angle_sigma = settings.local_angle_sigma or refine.local_angle_sigma
         options = {
             **self._tomo_inputs(particles, tomograms, trajectories), "fn_ref": reference,
             "fn_mask": mask, "ref_correct_greyscale": yes_no(refine.ref_correct_greyscale),
@@ -227,7 +228,7 @@ class JobOptions:
             "do_pad1": yes_no(refine.do_pad1),
             "other_args": with_iteration_cap(with_angle_prior(
                 with_angular_cap(with_offset_floor(refine.other_args, offset_range, stage), stage),
-                refine.local_angle_sigma if local_from_start else None), refine.max_iterations),
+                angle_sigma if local_from_start else None), refine.max_iterations),
             **self._refine_compute("refine3d"),
         }
         options["other_args"] = self._refine_args(options["other_args"])

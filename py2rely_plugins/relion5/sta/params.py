@@ -144,6 +144,11 @@ class Refine3DAtBinning(Section):
         "step is finer than this (--maximum_angular_sampling); None lets RELION refine down to its "
         "accuracy estimate",
     )
+    local_angle_sigma: float | None = Field(
+        None, gt=0, description="degrees; the angular prior (RELION --sigma_ang) of this binning's "
+        "refinements, whose searches reach 3 × this; None = refine3d.local_angle_sigma. Poses "
+        "refined at a previous binning need less than picked angles do",
+    )
 
     @field_validator("sampling", "auto_local_sampling")
     @classmethod
@@ -214,6 +219,12 @@ class Denovo(Section):
     sigma_tilt: float = -1
     nr_pool: int = Field(3, ge=1)
     other_args: str = ""
+    hand_reference: str | None = Field(
+        None, description="a map of known hand (EMDB map, map of a PDB model) at the first "
+        "binning's pixel size and box, as `prepare template` makes it: the de novo and final maps' "
+        "hands are checked against it, and a final map of the mirror hand (a mirrored tilt-series "
+        "geometry) gets its mirror image beside it and a warning; None = the hand is reported, not "
+        "checked")
 
 
 class ReferenceAlignment(Section):

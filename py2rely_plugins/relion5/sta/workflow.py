@@ -128,6 +128,9 @@ class StaPipeline:
             best = polishing_rounds(self.context, particles, refine, mask, post, final, stage)
         self.outcome.final_resolution, post, self.outcome.final_particles = best
         self.outcome.final_map = post.path("postprocess.mrc")
+        hand_reference = self.params.initial_model.denovo.hand_reference
+        if hand_reference and self.strategy.name == "denovo":
+            self.context.check_final_hand(post, "postprocess.mrc", hand_reference)
 
 
 def describe_strategy_choice(reference_template: str | None, denovo: bool, named: str | None,
