@@ -77,7 +77,7 @@ def write_mirror_image(map_path: Path, output: Path) -> None:
 
 
 def record_check(job_dir: Path, check: HandCheck) -> None:
-    """``job_dir/hand_check.json``, for status, the report and a rerun's reader."""
+    """``job_dir/hand_check.json``: the check's figures beside the map they are about."""
     with atomic_path(job_dir / RECORD) as temporary:
         temporary.write_text(json.dumps({**asdict(check), "mirror_hand": check.flip}, indent=2) + "\n")
 
