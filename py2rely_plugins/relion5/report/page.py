@@ -41,8 +41,6 @@ def number(value: float | int | None, fmt: str = "{:.1f}", unit: str = "") -> st
     return fmt.format(value) + unit
 
 
-
-
 def anchor(job_dir: str) -> str:
     return "job-" + job_dir.strip("/").replace("/", "-")
 
